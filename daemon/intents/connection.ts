@@ -12,10 +12,15 @@
  *   intent again does not duplicate its events.
  * - Output waiting in user space is capped; a client that stops reading is
  *   dropped rather than growing the daemon's memory.
- * - The client may close its writing side after its requests (`socat`,
- *   `nc -N`): the daemon still answers, and ends the connection once nothing
- *   is left to send (no request pending, no stream followed).
- * - Disconnecting unsubscribes; the payment itself goes on.
+ * - End of input from the client (it disconnected, or shut down its writing
+ *   side like `socat` and `nc -N` do): requests already sent are still
+ *   answered, then every stream is unsubscribed and the connection ends. A
+ *   Unix socket cannot tell a half-close from a disconnect, and a client that
+ *   is gone must not keep subscriptions alive. The payment itself goes on.
+ * - Events of a stream the connection already follows are held while a
+ *   request about the same intent is served, so the request's reply comes
+ *   before them (e.g. the payer cancels: reply, then the `cancelled` event
+ *   that ends its pay stream).
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -185,11 +190,14 @@ export class IntentConnection {
     intentId: string,
     call: (listener: IntentListener | undefined) => Promise<Subscription>,
   ): Promise<void> {
-    if (this.streams.has(intentId)) {
+    const existing = this.streams.get(intentId);
+    if (existing !== undefined) {
       // Already streaming this intent here: answer, do not open a second stream.
-      const sub = await call(undefined);
-      sub.unsubscribe();
-      this.reply(req, { intent: sub.view });
+      await this.holdWhile(intentId, existing, async () => {
+        const sub = await call(undefined);
+        sub.unsubscribe();
+        this.reply(req, { intent: sub.view });
+      });
       return;
     }
     const stream = this.openStream(intentId);
@@ -214,8 +222,11 @@ export class IntentConnection {
    */
   private async cancel(req: string | undefined, intentId: string): Promise<void> {
     const { service } = this.ctx;
-    if (this.streams.has(intentId)) {
-      this.reply(req, { intent: await service.cancel(intentId) });
+    const existing = this.streams.get(intentId);
+    if (existing !== undefined) {
+      await this.holdWhile(intentId, existing, async () => {
+        this.reply(req, { intent: await service.cancel(intentId) });
+      });
       return;
     }
     const stream = this.openStream(intentId);
@@ -278,14 +289,30 @@ export class IntentConnection {
     };
   }
 
-  /** After the reply: writes held events and ends the stream if it is over. */
+  /** Runs `serve` (which writes a reply) with the stream's events held until after it. */
+  private async holdWhile(intentId: string, stream: Stream, serve: () => Promise<void>): Promise<void> {
+    stream.held ??= [];
+    try {
+      await serve();
+    } finally {
+      this.flush(intentId, stream);
+    }
+  }
+
+  /** After the reply that opened a stream: held events, or the end if the reply was final. */
   private release(intentId: string, stream: Stream, view: IntentView): void {
-    const held = stream.held ?? [];
-    stream.held = undefined;
     if (isFinalState(view.state)) {
       this.closeStream(intentId, stream);
       return;
     }
+    this.flush(intentId, stream);
+  }
+
+  /** Writes held events in order and ends the stream at a final one. */
+  private flush(intentId: string, stream: Stream): void {
+    const held = stream.held ?? [];
+    stream.held = undefined;
+    if (stream.ended) return;
     for (const event of held) {
       this.write(encodeEvent(event));
       if (isFinalState(event.state)) {
@@ -300,7 +327,6 @@ export class IntentConnection {
     stream.held = undefined;
     stream.subscription?.unsubscribe();
     if (this.streams.get(intentId) === stream) this.streams.delete(intentId);
-    this.finishIfIdle();
   }
 
   private reply(req: string | undefined, body: ReplyBody): void {
@@ -327,11 +353,11 @@ export class IntentConnection {
     }
   }
 
-  /** A client that closed its side is done once nothing is left to send. */
+  /** After end of input, once the requests already sent are answered: stop following and end. */
   private finishIfIdle(): void {
-    if (this.inputEnded && !this.running && this.tasks.length === 0 && this.streams.size === 0 && !this.closed) {
-      this.socket.end();
-    }
+    if (!this.inputEnded || this.running || this.tasks.length > 0 || this.closed) return;
+    for (const [intentId, stream] of [...this.streams]) this.closeStream(intentId, stream);
+    if (!this.socket.writableEnded) this.socket.end();
   }
 
   private onSocketClose(): void {
