@@ -227,7 +227,12 @@ export function validate(given: GivenConfig, file: string): { config?: OtcdConfi
   const typed = cfg as unknown as OtcdConfig;
   for (const rule of CONFIG_RELATIONS) {
     if (rule.keys.some((k) => invalid.has(k))) continue;
-    if (!rule.holds(typed)) problems.push(`${file}: ${rule.explain(typed)}`);
+    if (rule.holds(typed)) continue;
+    const fromEnv = rule.keys.flatMap((k) => {
+      const from = given.keys.get(k)?.from;
+      return from === undefined ? [] : [`${k} from ${from}`];
+    });
+    problems.push(`${file}: ${rule.explain(typed)}${fromEnv.length > 0 ? ` [${fromEnv.join(', ')}]` : ''}`);
   }
   return problems.length === 0 ? { config: typed, problems } : { problems };
 }

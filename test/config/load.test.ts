@@ -203,6 +203,7 @@ const PROBLEMS: ProblemCase[] = [
   { what: 'env override of an unknown key', toml: '', env: { OTCD_TERMINAL_BAUDRATE: '9600' }, says: ['environment variable OTCD_TERMINAL_BAUDRATE names no configuration key; did you mean OTCD_TERMINAL_BAUD_RATE?'] },
   { what: 'env override with the wrong type', toml: '', env: { OTCD_KEYS_POOL_SIZE: 'two' }, says: ['keys.pool_size (from OTCD_KEYS_POOL_SIZE) has the wrong type: expected an integer, got a string ("two")'] },
   { what: 'env override out of range', toml: '', env: { OTCD_TERMINAL_BAUD_RATE: '12345' }, says: ['terminal.baud_rate = 12345 (from OTCD_TERMINAL_BAUD_RATE) is not allowed; use one of'] },
+  { what: 'env override breaking a relation', toml: '', env: { OTCD_PAYMENT_WINDOW_S: '20', OTCD_PAYMENT_CANCEL_MARGIN_S: '5' }, says: ['payment.send_margin_s = 30 is not allowed; it must be less than payment.window_s = 20', '[payment.window_s from OTCD_PAYMENT_WINDOW_S]'] },
   { what: 'env header with a bad value', toml: '', env: { OTCD_PROVIDER_HEADERS_AUTHORIZATION: '' }, says: ['provider.headers.AUTHORIZATION = <hidden> (from OTCD_PROVIDER_HEADERS_AUTHORIZATION) is not allowed'] },
 ];
 
