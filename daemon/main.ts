@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+/**
+ * `otcd`: the daemon's command line. Only wiring: parse arguments, load the
+ * configuration, build the daemon, map signals and failures to exit codes.
+ *
+ *   otcd [--config FILE]          run the daemon
+ *   otcd check-config [FILE]      validate a configuration and print it (secrets hidden)
+ *   otcd --version | --help
+ *
+ * Exit codes: 0 stopped cleanly; 1 failed at start or while running;
+ * 78 configuration error (EX_CONFIG; the unit does not restart on it);
+ * 64 usage error (EX_USAGE).
+ */
+import { runCheckConfig } from '../config/check.js';
+import { CONFIG_EXIT_CODE, ConfigError, loadConfig, resolveConfigPath } from '../config/load.js';
+import { isOtcdError } from '../drivers/errors.js';
+import { Daemon } from './daemon.js';
+import { createLogger } from './log.js';
+import { readVersion } from './version.js';
+
+const EX_USAGE = 64;
+
+const USAGE = `usage: otcd [--config FILE]        run the payment daemon
+       otcd check-config [FILE]     validate a configuration file and print it with secrets hidden
+       otcd --version
+
+The configuration file is --config FILE, else $OTCD_CONFIG, else /etc/otcd/otcd.toml.
+Any key can be overridden by OTCD_<SECTION>_<KEY>, e.g. OTCD_TERMINAL_ADDRESS=tcp://10.0.0.5:4001.
+Exit codes: 0 clean stop, 1 failure, 64 usage error, 78 configuration error.`;
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (argv.includes('--version')) {
+    process.stdout.write(`otcd ${readVersion()}\n`);
+    return 0;
+  }
+  const unknown = argv.filter((a, i) => a.startsWith('-') && !a.startsWith('--config') && argv[i - 1] !== '--config');
+  if (unknown.length > 0) {
+    process.stderr.write(`otcd: unknown option ${unknown[0]}\n${USAGE}\n`);
+    return EX_USAGE;
+  }
+  let file: string;
+  try {
+    file = resolveConfigPath(argv);
+  } catch (err) {
+    process.stderr.write(`otcd: ${(err as Error).message}\n`);
+    return EX_USAGE;
+  }
+  if (argv[0] === 'check-config') {
+    return runCheckConfig(file, (line) => process.stdout.write(`${line}\n`));
+  }
+  if (argv.some((a, i) => !a.startsWith('-') && argv[i - 1] !== '--config')) {
+    process.stderr.write(`otcd: unknown command ${argv.find((a) => !a.startsWith('-'))}\n${USAGE}\n`);
+    return EX_USAGE;
+  }
+  return runDaemon(file);
+}
+
+async function runDaemon(file: string): Promise<number> {
+  let config;
+  try {
+    config = loadConfig(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const problem of err.problems) process.stderr.write(`otcd: ${problem}\n`);
+      process.stderr.write(`otcd: not started: fix ${file} (check it with: otcd check-config ${file})\n`);
+      return CONFIG_EXIT_CODE;
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.daemon.logLevel });
+  const daemon = new Daemon({ config, logger, version: readVersion() });
+
+  let stopRequested: (() => void) | undefined;
+  const stopped = new Promise<void>((resolve) => { stopRequested = resolve; });
+  const onSignal = (signal: NodeJS.Signals): void => {
+    logger.info({ signal }, 'signal received');
+    stopRequested?.();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+
+  try {
+    await daemon.start();
+  } catch (err) {
+    logger.fatal({ err: isOtcdError(err) ? { code: err.code, message: err.message } : err }, 'otcd could not start');
+    await daemon.stop().catch(() => undefined);
+    return 1;
+  }
+  await stopped;
+  await daemon.stop();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Everything was closed; should a stray handle remain, do not hang the stop.
+    setTimeout(() => process.exit(code), 1000).unref();
+  },
+  (err: unknown) => {
+    process.stderr.write(`otcd: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,394 @@
+/**
+ * The payment engine: the `PaymentService` behind the intent socket.
+ *
+ * One terminal, so one payment at a time. Every state change goes through
+ * `change()`, which merges it into the ledger, tells the payment's listeners,
+ * and returns the ledger write (durable where the policy needs it). After a
+ * restart the engine finishes what the ledger says was under way: a payment
+ * that never sent an AUTH ends `failed`/`INTERRUPTED`; one whose AUTH may have
+ * reached the terminal is resolved with LAST, or ends `unknown` and is
+ * reconciled with LAST whenever the terminal is back.
+ */
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { Clock, Timer } from '../../drivers/clock.js';
+import { isOtcdError } from '../../drivers/errors.js';
+import type { Ledger, LedgerChange, LedgerRecord } from './ledger.js';
+import {
+  IntentError, isFinalState,
+  type HealthView, type IntentEvent, type IntentListener, type IntentView, type PayParams, type PaymentService, type Subscription,
+} from './model.js';
+import { meaningOfResult } from './outcome.js';
+import { PaymentRun, errorSummary, type PaymentPolicy } from './payment-run.js';
+import type { KeySourcePort, ProviderPort, TerminalAnswer, TerminalPort, TerminalResult } from './ports.js';
+
+export interface EngineDeps {
+  ledger: Ledger;
+  terminal: TerminalPort;
+  provider: ProviderPort;
+  keys: KeySourcePort;
+  clock: Clock;
+  logger: Logger;
+  policy: PaymentPolicy;
+  /** How often an `unknown` payment is asked about again with LAST. */
+  reconcileIntervalMs: number;
+  /** Health of the parts the engine does not own. */
+  health: () => Omit<HealthView, 'payment'>;
+}
+
+interface Running {
+  intentId: string;
+  run?: PaymentRun;
+  done: Promise<void>;
+  limitAt: number;
+}
+
+export class PaymentEngine extends EventEmitter implements PaymentService {
+  private readonly subscribers = new Map<string, Set<IntentListener>>();
+  private running: Running | undefined;
+  private shuttingDown = false;
+  private reconcileTimer: Timer | undefined;
+  private reconciling = false;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: EngineDeps) {
+    super();
+    this.log = deps.logger.child({ module: 'payments' });
+  }
+
+  /** Finishes what the ledger says was under way when the daemon stopped. */
+  async recover(): Promise<void> {
+    const interrupted: LedgerRecord[] = [];
+    for (const record of this.deps.ledger.all.values()) {
+      if (!isFinalState(record.st)) interrupted.push(record);
+    }
+    for (const record of interrupted) {
+      if (record.st === 'accepted' || record.st === 'inquiring' || record.ref === undefined) {
+        this.log.warn({ intentId: record.id, state: record.st }, 'payment interrupted before its AUTH was sent; ending it as failed');
+        await this.change(record.id, {
+          st: 'failed', code: 'INTERRUPTED',
+          message: 'otcd stopped before the card data was sent to the terminal; nothing was charged, start a new payment',
+        }, { durable: true });
+        continue;
+      }
+      // The AUTH may have reached the terminal: only the terminal can say what happened.
+      this.log.warn({ intentId: record.id, ref: record.ref }, 'payment interrupted after its AUTH was recorded; asking the terminal (LAST)');
+      this.startRunning(record.id, undefined, this.resolveInterrupted(record));
+    }
+    this.deps.terminal.on('up', () => this.scheduleReconcile(0));
+    this.scheduleReconcile(this.deps.reconcileIntervalMs);
+  }
+
+  async pay(params: PayParams, listener?: IntentListener): Promise<Subscription> {
+    const authHash = hashAuthorization(params.authorizationId);
+    const existing = this.deps.ledger.all.get(params.intentId);
+    if (existing) {
+      if (existing.amount !== params.amount || existing.inst !== params.installment || existing.authHash !== authHash) {
+        throw new IntentError('CONFLICT', `intent ${params.intentId} is already known with other fields; use a new intentId for a new payment`);
+      }
+      return this.subscribe(existing, listener);
+    }
+    if (this.shuttingDown) throw new IntentError('SHUTTING_DOWN', 'otcd is shutting down and takes no new payments; retry when it is back');
+    if (this.running) {
+      throw new IntentError('BUSY', `payment ${this.running.intentId} is still running; wait for its final event (one terminal, one payment at a time)`);
+    }
+    // Merged into the ledger synchronously, so a second `pay` on the next tick already sees it;
+    // the write itself is awaited by the run's next (durable) change.
+    const accepted = this.change(params.intentId, {
+      st: 'accepted', created: this.deps.clock.wallNow(), amount: params.amount, inst: params.installment, authHash, attempt: 0,
+    });
+    accepted.catch((err: unknown) => this.log.error({ err: errorSummary(err) }, 'cannot write the payment ledger'));
+    const subscription = this.subscribe(this.requireRecord(params.intentId), listener);
+    const run = new PaymentRun({
+      terminal: this.deps.terminal, provider: this.deps.provider, keys: this.deps.keys,
+      clock: this.deps.clock, logger: this.log, policy: this.deps.policy,
+      record: (change, options) => this.change(params.intentId, change, options),
+    }, params);
+    this.log.info({ intentId: params.intentId, amount: params.amount, installment: params.installment }, 'payment accepted');
+    this.startRunning(params.intentId, run, run.run());
+    return subscription;
+  }
+
+  async cancel(intentId: string): Promise<IntentView> {
+    const record = this.requireRecord(intentId);
+    if (!isFinalState(record.st) && this.running?.intentId === intentId) {
+      if (this.running.run) {
+        this.log.info({ intentId }, 'cancel requested by the client');
+        this.running.run.requestCancel();
+      }
+    }
+    return this.view(record);
+  }
+
+  async get(intentId: string, listener?: IntentListener): Promise<Subscription> {
+    return this.subscribe(this.requireRecord(intentId), listener);
+  }
+
+  health(): HealthView {
+    const base = this.deps.health();
+    const running = this.running ? this.deps.ledger.all.get(this.running.intentId) : undefined;
+    if (!running) return base;
+    return {
+      ...base,
+      payment: { intentId: running.id, state: running.st, attempt: running.attempt, ...(running.deadline ? { deadline: iso(running.deadline) } : {}) },
+    };
+  }
+
+  /** True when no payment runs (the daemon may PING the terminal). */
+  get idle(): boolean {
+    return this.running === undefined;
+  }
+
+  /** A payment past its own overall limit (plus grace) means something is wedged: the watchdog must stop. */
+  isStuck(graceMs: number): boolean {
+    return this.running !== undefined && this.deps.clock.now() > this.running.limitAt + graceMs;
+  }
+
+  /**
+   * Stops taking payments. A payment that has not sent its AUTH is stopped at
+   * once; one that has is given until `graceMs` to finish. Whatever is still
+   * open then is durable in the ledger and is resolved after the restart.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    this.shuttingDown = true;
+    this.reconcileTimer?.cancel();
+    const running = this.running;
+    if (running) {
+      const record = this.deps.ledger.all.get(running.intentId);
+      if (record && (record.st === 'accepted' || record.st === 'inquiring')) running.run?.requestCancel();
+      let timer: Timer | undefined;
+      await Promise.race([
+        running.done,
+        new Promise<void>((resolve) => { timer = this.deps.clock.setTimeout(resolve, graceMs); }),
+      ]);
+      timer?.cancel();
+      if (this.running) this.log.warn({ intentId: running.intentId }, 'stopping with a payment still open; its state is durable in the ledger and is resolved after restart');
+    }
+    await this.deps.ledger.flush();
+  }
+
+  private startRunning(intentId: string, run: PaymentRun | undefined, work: Promise<void>): void {
+    const running: Running = {
+      intentId, run,
+      limitAt: run?.limitAt ?? this.deps.clock.now() + this.deps.policy.paymentLimitMs,
+      done: work.catch(async (err: unknown) => {
+        this.log.error({ intentId, err: errorSummary(err) }, 'payment flow failed unexpectedly');
+        const record = this.deps.ledger.all.get(intentId);
+        if (record && !isFinalState(record.st)) {
+          const maybeSent = record.ref !== undefined;
+          const code = isOtcdError(err, 'STORAGE_ERROR') ? 'STORAGE_ERROR' : 'INTERNAL';
+          const why = code === 'STORAGE_ERROR' ? 'could not write its payment ledger (disk full?)' : 'hit an internal error';
+          await this.change(intentId, maybeSent
+            ? { st: 'unknown', reconcile: true, code, message: `otcd ${why} after sending the AUTH; reconcile before charging again` }
+            : { st: 'failed', code, message: `otcd ${why} before the card data was sent; nothing was charged` },
+          { durable: true }).catch(() => undefined);
+        }
+      }).finally(() => {
+        if (this.running === running) this.running = undefined;
+      }),
+    };
+    this.running = running;
+  }
+
+  /** After a restart: ask the terminal what became of an AUTH that may have reached it. */
+  private async resolveInterrupted(record: LedgerRecord): Promise<void> {
+    const ref = record.ref as string;
+    const answer = await this.askLastWhenUp(ref, this.deps.policy.answerTimeoutMs * 10);
+    if (answer === undefined) {
+      await this.change(record.id, {
+        st: 'unknown', reconcile: true, code: 'INTERRUPTED',
+        message: 'otcd stopped while the terminal held the card data and the terminal has not said what it did; reconcile before charging again',
+      }, { durable: true });
+      return;
+    }
+    if (answer.kind === 'result') {
+      const meaning = meaningOfResult(answer);
+      if (meaning.kind === 'final') {
+        await this.change(record.id, { st: meaning.state, sent: true, ...meaning.details }, { durable: true });
+      } else {
+        await this.change(record.id, {
+          st: 'failed', code: 'INTERRUPTED',
+          message: `otcd stopped during the payment and the terminal did not run it (${meaning.code}); nothing was charged`,
+        }, { durable: true });
+      }
+      return;
+    }
+    // Still open at the terminal: its RSLT will come; wait for it like the live flow would.
+    const result = await this.waitForResult(ref, this.deps.policy.resultTimeoutMs);
+    if (result) {
+      const meaning = meaningOfResult(result);
+      const change: Omit<LedgerChange, 'id'> = meaning.kind === 'final'
+        ? { st: meaning.state, sent: true, ...meaning.details }
+        : { st: 'failed', code: 'INTERRUPTED', message: 'otcd stopped during the payment; the terminal dropped it and nothing was charged' };
+      await this.change(record.id, change, { durable: true });
+      return;
+    }
+    await this.change(record.id, {
+      st: 'unknown', reconcile: true, code: 'NO_OUTCOME',
+      message: 'the terminal holds the card data and gave no outcome; reconcile before charging again',
+    }, { durable: true });
+  }
+
+  /** Asks LAST for every `unknown` payment that waits for reconciliation. */
+  private scheduleReconcile(delayMs: number): void {
+    this.reconcileTimer?.cancel();
+    if (this.shuttingDown) return;
+    this.reconcileTimer = this.deps.clock.setTimeout(() => {
+      void this.reconcile().finally(() => this.scheduleReconcile(this.deps.reconcileIntervalMs));
+    }, delayMs);
+  }
+
+  private async reconcile(): Promise<void> {
+    if (this.reconciling || this.running || !this.deps.terminal.isUp) return;
+    this.reconciling = true;
+    try {
+      for (const record of [...this.deps.ledger.all.values()]) {
+        if (record.reconcile !== true || record.ref === undefined || this.running) continue;
+        let answer;
+        try {
+          answer = await this.deps.terminal.last(record.ref);
+        } catch {
+          return; // the terminal is not answering; try again at the next round
+        }
+        if (answer.kind !== 'result') continue;
+        const meaning = meaningOfResult(answer);
+        if (meaning.kind === 'final') {
+          if (meaning.state === 'unknown') continue;
+          this.log.info({ intentId: record.id, state: meaning.state }, 'unknown payment reconciled with LAST');
+          await this.change(record.id, { st: meaning.state, sent: true, reconcile: false, ...meaning.details, ...(meaning.state === 'approved' ? { code: undefined, message: undefined } : {}) }, { durable: true });
+        } else if (meaning.code === 'NF') {
+          // The terminal no longer knows the ref (it keeps its last 16 outcomes): a person must reconcile.
+          this.log.warn({ intentId: record.id }, 'the terminal no longer knows this unknown payment; reconcile it with the acquirer');
+          await this.change(record.id, { reconcile: false }, { durable: true });
+        } else {
+          this.log.info({ intentId: record.id }, 'unknown payment reconciled: the terminal did not run it');
+          await this.change(record.id, { st: 'failed', reconcile: false, code: 'NOT_RUN', message: `the terminal did not run this payment (${meaning.code}); nothing was charged` }, { durable: true });
+        }
+      }
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  private async askLastWhenUp(ref: string, withinMs: number): Promise<TerminalAnswer | undefined> {
+    const { clock, terminal } = this.deps;
+    const until = clock.now() + withinMs;
+    while (clock.now() < until) {
+      if (terminal.isUp) {
+        try {
+          return await terminal.last(ref);
+        } catch (err) {
+          this.log.warn({ ref, err: errorSummary(err) }, 'LAST got no answer');
+        }
+      }
+      await clock.sleep(Math.min(1000, Math.max(0, until - clock.now())));
+    }
+    return undefined;
+  }
+
+  private waitForResult(ref: string, withinMs: number): Promise<TerminalResult | undefined> {
+    const { clock, terminal } = this.deps;
+    return new Promise((resolve) => {
+      const onResult = (r: TerminalResult): void => {
+        if (r.ref !== ref) return;
+        timer.cancel();
+        terminal.off('result', onResult as (...args: never[]) => void);
+        resolve(r);
+      };
+      const timer = clock.setTimeout(() => {
+        terminal.off('result', onResult as (...args: never[]) => void);
+        resolve(undefined);
+      }, withinMs);
+      terminal.on('result', onResult);
+    });
+  }
+
+  /** Merges a change into the ledger, tells the listeners, and returns the write. */
+  private change(intentId: string, change: Omit<LedgerChange, 'id'>, options: { durable?: boolean } = {}): Promise<LedgerRecord> {
+    const at = this.deps.clock.wallNow();
+    const written = this.deps.ledger.append({ ...change, id: intentId, at }, options);
+    const record = this.deps.ledger.all.get(intentId) as LedgerRecord;
+    if (change.st !== undefined) {
+      this.emitEvent(record, at);
+      if (isFinalState(record.st)) {
+        this.log.info({ intentId, state: record.st, code: record.code }, 'payment final');
+        this.emit('final', record);
+      }
+    }
+    return written;
+  }
+
+  private emitEvent(record: LedgerRecord, at: number): void {
+    const listeners = this.subscribers.get(record.id);
+    if (!listeners || listeners.size === 0) return;
+    const event: IntentEvent = { type: 'event', intentId: record.id, state: record.st, at: iso(at), attempt: record.attempt, ...this.details(record) };
+    if (!isFinalState(record.st) && record.deadline !== undefined) event.deadline = iso(record.deadline);
+    const final = isFinalState(record.st);
+    for (const listener of [...listeners]) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.log.warn({ err: errorSummary(err) }, 'an intent listener threw');
+      }
+    }
+    if (final) this.subscribers.delete(record.id);
+  }
+
+  private subscribe(record: LedgerRecord, listener: IntentListener | undefined): Subscription {
+    const view = this.view(record);
+    if (!listener || isFinalState(record.st)) return { view, unsubscribe: () => undefined };
+    let set = this.subscribers.get(record.id);
+    if (!set) this.subscribers.set(record.id, (set = new Set()));
+    set.add(listener);
+    return {
+      view,
+      unsubscribe: () => {
+        const current = this.subscribers.get(record.id);
+        current?.delete(listener);
+        if (current?.size === 0) this.subscribers.delete(record.id);
+      },
+    };
+  }
+
+  private requireRecord(intentId: string): LedgerRecord {
+    const record = this.deps.ledger.all.get(intentId);
+    if (!record) throw new IntentError('NOT_FOUND', `no payment with intentId ${intentId} is known (payments are kept at least 7 days)`);
+    return record;
+  }
+
+  private view(record: LedgerRecord): IntentView {
+    const view: IntentView = {
+      intentId: record.id, state: record.st, attempt: record.attempt,
+      amount: record.amount, installment: record.inst,
+      createdAt: iso(record.created), updatedAt: iso(record.at),
+      ...this.details(record),
+    };
+    if (!isFinalState(record.st) && record.deadline !== undefined) view.deadline = iso(record.deadline);
+    return view;
+  }
+
+  /** Detail fields that belong to the record's state. */
+  private details(record: LedgerRecord): Partial<IntentView> {
+    const out: Partial<IntentView> = {};
+    if (record.st === 'approved') {
+      if (record.approvalNo !== undefined) out.approvalNo = record.approvalNo;
+      if (record.maskedPan !== undefined) out.maskedPan = record.maskedPan;
+      return out;
+    }
+    if (!isFinalState(record.st)) return out;
+    for (const key of ['code', 'message', 'resCd', 'resMsg', 'maskedPan'] as const) {
+      const value = record[key];
+      if (value !== undefined && value !== '') out[key] = value;
+    }
+    return out;
+  }
+}
+
+export function hashAuthorization(authorizationId: string): string {
+  return createHash('sha256').update(authorizationId).digest('hex').slice(0, 32);
+}
+
+function iso(wallMs: number): string {
+  return new Date(wallMs).toISOString();
+}

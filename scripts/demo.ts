@@ -1,0 +1,64 @@
+/**
+ * `npm run demo`: one whole payment, end to end, on this machine.
+ *
+ * Starts the provider stand-in (HTTPS on loopback), the terminal simulator
+ * (ecr1 over TCP, so no serial port or pty is needed) and the real otcd
+ * daemon on temporary paths, then pays as a kiosk application would: one
+ * `pay` line on the intent socket, and the events as they come. Exits 0 when
+ * the payment is approved. Everything it started, it stops.
+ */
+import { startStack, type Stack } from './lib/stack.js';
+
+const dim = (s: string): string => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
+const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+
+async function main(): Promise<number> {
+  console.log(bold('otcd demo: provider stand-in + terminal simulator + otcd, one payment'));
+  let stack: Stack | undefined;
+  try {
+    stack = await startStack({ onDaemonLog: (line) => console.log(dim(`  [otcd] ${line}`)) });
+    console.log(`provider stand-in  ${stack.standin.baseUrl}`);
+    console.log(`terminal simulator tcp://127.0.0.1:${stack.sim?.tcpPort}`);
+    console.log(`otcd socket        ${stack.socketPath}`);
+
+    const client = await stack.connect();
+    await waitForTerminal(client);
+    const intentId = `demo-${Date.now()}`;
+    const pay = { op: 'pay', req: 'demo-1', intentId, authorizationId: 'DEMO-AUTH-0001', amount: 12000, installment: 0 };
+    console.log(`\nkiosk -> otcd  ${JSON.stringify(pay)}`);
+    client.onMessage = (m) => console.log(`otcd -> kiosk  ${JSON.stringify(m)}`);
+    const reply = await client.request(pay);
+    if (reply.type === 'error') throw new Error(`pay refused: ${String(reply.code)} ${String(reply.message)}`);
+    const final = await client.finalEvent(intentId, 60_000);
+    client.close();
+    console.log('');
+    if (final.state === 'approved') {
+      console.log(bold(`approved: approval number ${String(final.approvalNo)}, card ${String(final.maskedPan)}`));
+      return 0;
+    }
+    console.log(bold(`payment ended ${String(final.state)}: ${String(final.code ?? '')} ${String(final.message ?? '')}`));
+    return 1;
+  } finally {
+    await stack?.stop();
+  }
+}
+
+/** The daemon starts before its terminal link is up; a kiosk app would wait too. */
+async function waitForTerminal(client: import('../daemon/client/intent-client.js').IntentClient): Promise<void> {
+  const until = Date.now() + 15_000;
+  while (Date.now() < until) {
+    const reply = await client.request({ op: 'health' });
+    const health = reply.health as { terminal?: { link?: string } } | undefined;
+    if (health?.terminal?.link === 'up') return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('the terminal simulator did not come up within 15 s');
+}
+
+main().then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  },
+);

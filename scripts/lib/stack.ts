@@ -1,0 +1,155 @@
+/**
+ * A whole otcd installation on temporary paths: the provider stand-in, the
+ * terminal simulator and the real daemon process with a configuration file
+ * written for them. The demo runs one; the end-to-end tests run many.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IntentClient } from '../../daemon/client/intent-client.js';
+import { startProviderStandin, type RunningStandin } from '../../test/support/provider-standin.js';
+import { startTerminalSim, type RunningSim } from '../../test/support/terminal-sim.js';
+import { repoRoot } from './repo-root.js';
+
+export interface StackOptions {
+  /** Extra lines per config section, e.g. { payment: ['window_s = 6'] }. */
+  config?: Partial<Record<'daemon' | 'socket' | 'provider' | 'keys' | 'terminal' | 'payment', string[]>>;
+  simArgs?: string[];
+  standinArgs?: string[];
+  /** Terminal address override (e.g. a pty link); default: the simulator on TCP. */
+  terminalAddress?: string;
+  /** Where the daemon's stderr goes; default: kept in `daemonLog`. */
+  onDaemonLog?: (line: string) => void;
+  logLevel?: string;
+}
+
+export interface Stack {
+  dir: string;
+  socketPath: string;
+  stateDir: string;
+  configPath: string;
+  standin: RunningStandin;
+  sim: RunningSim | undefined;
+  daemon: DaemonProcess;
+  connect(): Promise<IntentClient>;
+  stop(): Promise<void>;
+}
+
+export interface DaemonProcess {
+  process: ChildProcess;
+  log: string[];
+  exited: Promise<number | null>;
+  /** SIGTERM and wait; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL (a crash) and wait. */
+  kill(): Promise<void>;
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const dir = await mkdtemp(join(tmpdir(), 'otcd-stack-'));
+  const standin = await startProviderStandin({ args: ['--cert-dir', dir, ...(opts.standinArgs ?? [])] });
+  let sim: RunningSim | undefined;
+  try {
+    if (!opts.terminalAddress) sim = await startTerminalSim({ listen: 'tcp://127.0.0.1:0', args: opts.simArgs ?? [] });
+    const socketPath = join(dir, 'otcd.sock');
+    const stateDir = join(dir, 'state');
+    const configPath = join(dir, 'otcd.toml');
+    const address = opts.terminalAddress ?? `tcp://127.0.0.1:${sim?.tcpPort}`;
+    await writeFile(configPath, stackConfig({ dir, socketPath, stateDir, baseUrl: standin.baseUrl, caFile: standin.caFile, address, opts }));
+    const daemon = startDaemon(configPath, opts.onDaemonLog);
+    await waitForSocket(socketPath, daemon);
+    return {
+      dir, socketPath, stateDir, configPath, standin, sim, daemon,
+      connect: () => IntentClient.connect(socketPath),
+      stop: async () => {
+        await daemon.stop();
+        await sim?.stop();
+        await standin.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await sim?.stop();
+    await standin.stop();
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+function stackConfig(p: { dir: string; socketPath: string; stateDir: string; baseUrl: string; caFile: string; address: string; opts: StackOptions }): string {
+  const extra = (section: keyof NonNullable<StackOptions['config']>): string => (p.opts.config?.[section] ?? []).join('\n');
+  const toml = (s: string): string => JSON.stringify(s);
+  return `# written by scripts/lib/stack.ts for a temporary otcd
+[daemon]
+state_dir = ${toml(p.stateDir)}
+log_level = ${toml(p.opts.logLevel ?? 'info')}
+${extra('daemon')}
+
+[socket]
+path = ${toml(p.socketPath)}
+group = ""
+${extra('socket')}
+
+[provider]
+base_url = ${toml(p.baseUrl)}
+ca_file = ${toml(p.caFile)}
+${extra('provider')}
+
+[keys]
+${extra('keys')}
+
+[terminal]
+address = ${toml(p.address)}
+${extra('terminal')}
+
+[payment]
+${extra('payment')}
+`;
+}
+
+/** Starts `node dist/daemon/main.js --config FILE`. */
+export function startDaemon(configPath: string, onLog?: (line: string) => void): DaemonProcess {
+  const child = spawn(process.execPath, [join(repoRoot(), 'dist', 'daemon', 'main.js'), '--config', configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NOTIFY_SOCKET: '', JOURNAL_STREAM: '' },
+  });
+  const log: string[] = [];
+  let partial = '';
+  const onChunk = (chunk: Buffer): void => {
+    partial += chunk.toString('utf8');
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      log.push(line);
+      onLog?.(line);
+    }
+  };
+  child.stdout?.on('data', onChunk);
+  child.stderr?.on('data', onChunk);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const wait = async (signal: NodeJS.Signals): Promise<number | null> => {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    child.kill(signal);
+    return exited;
+  };
+  return { process: child, log, exited, stop: () => wait('SIGTERM'), kill: async () => { await wait('SIGKILL'); } };
+}
+
+/** Resolves once the daemon's socket accepts; rejects if the daemon exits first. */
+export async function waitForSocket(socketPath: string, daemon: DaemonProcess, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  let exited = false;
+  void daemon.exited.then(() => { exited = true; });
+  while (Date.now() < until) {
+    if (exited) throw new Error(`otcd exited before its socket was up:\n${daemon.log.join('\n')}`);
+    try {
+      const client = await IntentClient.connect(socketPath);
+      client.close();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  throw new Error(`otcd's socket ${socketPath} did not come up within ${timeoutMs} ms:\n${daemon.log.join('\n')}`);
+}
