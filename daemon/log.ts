@@ -1,0 +1,220 @@
+/**
+ * otcd's logger: pino, shaped for where the lines go.
+ *
+ * - journald (JOURNAL_STREAM names the device:inode of our output): one
+ *   human line per record, prefixed with its syslog priority (`<3>` err,
+ *   `<4>` warning, `<6>` info, `<7>` debug), no timestamp (the journal has
+ *   one), so `journalctl -u otcd -p warning` selects by severity;
+ * - a terminal: `HH:MM:SS.mmm LEVEL module: message key=value`;
+ * - anything else (a file, a pipe, a log shipper): one JSON object per line.
+ *
+ * Card data must never reach a log line. The code that handles it does not
+ * log it; this module is the second line of defence:
+ * - any field whose name contains a card-data or secret name (track2, pan,
+ *   encOtc, privateKey, publicKey, authorization, password, secret...) at
+ *   any depth, in bindings too, becomes "[redacted]" (pino's own `redact`
+ *   covers the fixed paths as well);
+ * - every string (message, field, error message and stack) has digit runs
+ *   that look like a card number (13-19 digits, Luhn-valid) masked;
+ * - Buffers are logged as their length only: track 2 lives in Buffers.
+ */
+import { fstatSync } from 'node:fs';
+import { isatty } from 'node:tty';
+import pino, { type DestinationStream, type Logger } from 'pino';
+
+export type LogFormat = 'journal' | 'pretty' | 'json';
+
+export interface CreateLoggerOptions {
+  level: string;
+  env?: NodeJS.ProcessEnv;
+  /** Where lines go; stderr (fd 2, written synchronously) by default. */
+  stream?: NodeJS.WritableStream;
+  /** Forces a format instead of detecting it from `env` and `stream`. */
+  format?: LogFormat;
+}
+
+export const REDACTED = '[redacted]';
+
+/** Names (lower case) that mark a field as secret wherever they appear in its name. */
+const SECRET_NAME_PARTS = ['track2', 'track', 'encotc', 'privatekey', 'publickey', 'authorization', 'password', 'passphrase', 'secret', 'cvv', 'cvc'];
+/** Names that are secret only as a whole word of the field's name: "pan" but not "company". */
+const SECRET_WORDS = new Set(['pan']);
+/** pino's fixed redaction paths: the same names where we know they occur. */
+const REDACT_PATHS = ['track2', 'pan', 'encOtc', 'privateKey', 'publicKey'].flatMap((k) => [k, `*.${k}`]).concat([
+  'headers.authorization',
+  'headers.Authorization',
+  '*.headers.authorization',
+  '*.headers.Authorization',
+]);
+const MAX_DEPTH = 8;
+
+/** syslog priorities by pino level label. */
+const SYSLOG_PRIORITY: Record<string, number> = { trace: 7, debug: 7, info: 6, warn: 4, error: 3, fatal: 2 };
+/** Fields every record has, shown by the formats themselves. */
+const RECORD_FIELDS = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'module']);
+
+export function isSecretFieldName(name: string): boolean {
+  // "enc_otc", "ENC-OTC" and "encOtc" are the same name
+  const squashed = name.toLowerCase().replace(/[^a-z0-9]/g, '');
+  if (SECRET_NAME_PARTS.some((part) => squashed.includes(part))) return true;
+  const words = name.split(/(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+/).map((w) => w.toLowerCase());
+  return words.some((w) => SECRET_WORDS.has(w));
+}
+
+/**
+ * Masks what looks like card data in free text: track 2 (PAN, separator `=`
+ * or `D`, then digits), and card numbers: 13-19 digits (spaces or dashes
+ * between them allowed) that pass the Luhn check, or 15-19 digits whether or
+ * not they do (one-time card numbers need not pass it). Epoch milliseconds
+ * (13 digits) survive unless they happen to pass Luhn.
+ */
+export function maskCardNumbers(text: string): string {
+  return text
+    .replace(/;?(?<!\d)\d{12,19}[=D]\d*\??/g, '[track 2 masked]')
+    .replace(/(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)/g, (run) => {
+      const digits = run.replace(/[ -]/g, '');
+      if (digits.length < 13 || digits.length > 19) return run;
+      return digits.length >= 15 || luhnValid(digits) ? '[card number masked]' : run;
+    });
+}
+
+function luhnValid(digits: string): boolean {
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
+    if (i % 2 === 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+/** A copy of `value` safe to log: secret fields, card numbers and buffer contents removed. */
+export function scrub(value: unknown, depth = 0, seen = new WeakSet<object>()): unknown {
+  if (typeof value === 'string') return maskCardNumbers(value);
+  if (value === null || typeof value !== 'object') return value;
+  if (seen.has(value)) return '[circular]';
+  if (depth >= MAX_DEPTH) return '[too deep]';
+  if (Buffer.isBuffer(value) || value instanceof Uint8Array) return `[${value.length} bytes]`;
+  seen.add(value);
+  if (value instanceof Error) {
+    const out: Record<string, unknown> = { type: value.name, message: maskCardNumbers(value.message) };
+    for (const [k, v] of Object.entries(value)) out[k] = isSecretFieldName(k) ? REDACTED : scrub(v, depth + 1, seen);
+    if (value.stack) out.stack = maskCardNumbers(value.stack);
+    if (value.cause !== undefined) out.cause = scrub(value.cause, depth + 1, seen);
+    return out;
+  }
+  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1, seen));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = isSecretFieldName(k) ? REDACTED : scrub(v, depth + 1, seen);
+  return out;
+}
+
+export function createLogger(opts: CreateLoggerOptions): Logger {
+  const env = opts.env ?? process.env;
+  const out: NodeJS.WritableStream | DestinationStream = opts.stream ?? pino.destination({ fd: 2, sync: true });
+  const format = opts.format ?? detectFormat(env, out);
+  const destination: DestinationStream =
+    format === 'json'
+      ? out
+      : { write: (line: string) => void out.write(format === 'journal' ? toJournalLines(line) : toPrettyLine(line)) };
+  return pino(
+    {
+      level: opts.level,
+      base: format === 'json' ? { pid: process.pid } : undefined,
+      timestamp: format === 'journal' ? false : pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: REDACTED },
+      // scrub() already turned errors into plain, cleaned objects.
+      serializers: { err: (err: unknown) => err },
+      formatters: {
+        level: (label) => ({ level: label }),
+        bindings: (bindings) => scrub(bindings) as Record<string, unknown>,
+        log: (record) => scrub(record) as Record<string, unknown>,
+      },
+      hooks: {
+        logMethod(args, method) {
+          const cleaned = args.map((a) => (typeof a === 'string' ? maskCardNumbers(a) : a)) as Parameters<typeof method>;
+          method.apply(this, cleaned);
+        },
+      },
+    },
+    destination,
+  );
+}
+
+/** journald if our output is the stream it handed us, a TTY's pretty lines, else JSON. */
+export function detectFormat(env: NodeJS.ProcessEnv, out: unknown): LogFormat {
+  const fd = typeof (out as { fd?: unknown }).fd === 'number' ? (out as { fd: number }).fd : undefined;
+  if (fd !== undefined && env.JOURNAL_STREAM) {
+    try {
+      const st = fstatSync(fd, { bigint: true });
+      if (`${st.dev}:${st.ino}` === env.JOURNAL_STREAM) return 'journal';
+    } catch {
+      // not a file descriptor we can stat: not journald's
+    }
+  }
+  if ((out as { isTTY?: boolean }).isTTY === true || (fd !== undefined && isatty(fd))) return 'pretty';
+  return 'json';
+}
+
+interface Record_ {
+  level?: string;
+  time?: string;
+  msg?: string;
+  module?: string;
+  err?: { type?: string; message?: string; code?: string; stack?: string };
+  [key: string]: unknown;
+}
+
+function parse(line: string): Record_ | undefined {
+  try {
+    return JSON.parse(line) as Record_;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `key=value` pairs for the fields beyond message and module. */
+function fieldsText(record: Record_): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(record)) {
+    if (RECORD_FIELDS.has(k) || k === 'err') continue;
+    parts.push(`${k}=${typeof v === 'string' && /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v)}`);
+  }
+  if (record.err) {
+    const e = record.err;
+    parts.push(`err=${JSON.stringify(`${e.type ?? 'Error'}: ${e.message ?? ''}`)}`);
+    if (e.code) parts.push(`code=${e.code}`);
+  }
+  return parts.join(' ');
+}
+
+function messageText(record: Record_): string {
+  const fields = fieldsText(record);
+  const head = record.module ? `${record.module}: ${record.msg ?? ''}` : (record.msg ?? '');
+  return fields ? `${head} ${fields}` : head;
+}
+
+function toJournalLines(line: string): string {
+  const record = parse(line);
+  if (!record) return `<6>${line.trimEnd()}\n`;
+  const prefix = `<${SYSLOG_PRIORITY[record.level ?? 'info'] ?? 6}>`;
+  let text = `${prefix}${messageText(record)}\n`;
+  // Stack frames as continuation lines: each journal line needs its own prefix.
+  const frames = record.err?.stack?.split('\n').slice(1) ?? [];
+  for (const frame of frames) text += `${prefix}  ${frame.trim()}\n`;
+  return text;
+}
+
+function toPrettyLine(line: string): string {
+  const record = parse(line);
+  if (!record) return line;
+  const time = typeof record.time === 'string' ? record.time.slice(11, 23) : '';
+  const level = (record.level ?? 'info').toUpperCase().padEnd(5);
+  let text = `${time} ${level} ${messageText(record)}\n`;
+  const frames = record.err?.stack?.split('\n').slice(1) ?? [];
+  for (const frame of frames) text += `    ${frame.trim()}\n`;
+  return text;
+}
