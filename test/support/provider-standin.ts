@@ -4,10 +4,12 @@
  * Needs `npm run build` first.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { Agent as HttpsAgent } from 'node:https';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import got from 'got';
 
 export interface StandinInquiry {
   authorizationId: string;
@@ -19,7 +21,10 @@ export interface StandinInquiry {
 export interface RunningStandin {
   baseUrl: string;
   caFile: string;
+  /** Inquiries as reported on the stand-in's stdout so far (these lines may trail the HTTP answers). */
   inquiries(): StandinInquiry[];
+  /** The stand-in's own list (GET /_standin/inquiries): complete for every answer already received. */
+  fetchInquiries(): Promise<StandinInquiry[]>;
   waitForInquiries(n: number, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -39,6 +44,11 @@ function repoRoot(): string {
 
 export function standinScriptPath(): string {
   return join(repoRoot(), 'dist', 'scripts', 'provider-standin.js');
+}
+
+async function fetchInquiries(baseUrl: string, caFile: string): Promise<StandinInquiry[]> {
+  const agent = new HttpsAgent({ ca: readFileSync(caFile), keepAlive: false });
+  return got.get(`${baseUrl}/_standin/inquiries`, { agent: { https: agent }, retry: { limit: 0 } }).json<StandinInquiry[]>();
 }
 
 export function startProviderStandin(opts: { args?: string[] } = {}): Promise<RunningStandin> {
@@ -76,6 +86,7 @@ export function startProviderStandin(opts: { args?: string[] } = {}): Promise<Ru
           baseUrl: ev['baseUrl'] as string,
           caFile: ev['caFile'] as string,
           inquiries: () => [...seen],
+          fetchInquiries: () => fetchInquiries(ev['baseUrl'] as string, ev['caFile'] as string),
           waitForInquiries: (n, timeoutMs = DEFAULT_WAIT_MS) => new Promise<void>((ok, fail) => {
             const timer = setTimeout(() => fail(new Error(`stand-in saw ${seen.length} inquiries, not ${n}, within ${timeoutMs} ms`)), timeoutMs);
             const check = (): void => {
