@@ -1,0 +1,142 @@
+#!/bin/bash
+# Installs otcd from this repository, the way a kiosk vendor does: onto the
+# running system (--root /, the default) or into an image being built
+# (--root DIR, e.g. a mounted SD-card root file system).
+#
+#   npm ci && npm run build          # once, in the repository
+#   sudo scripts/install.sh [--root DIR] [--terminal-usb-id VVVV:PPPP] [--socket-activation] [--no-enable]
+#
+# What goes where:
+#   /opt/otcd/                        dist/ (daemon, drivers, config) + production node_modules
+#   /usr/local/bin/otcd               `otcd check-config`, `otcd --version` for technicians
+#   /usr/lib/systemd/system/          otcd.service, otcd.socket
+#   /usr/lib/sysusers.d/otcd.conf     the otcd system user (in dialout)
+#   /usr/lib/udev/rules.d/99-otcd-terminal.rules   /dev/otcd-terminal (placeholder ids)
+#   /etc/udev/rules.d/99-otcd-terminal.rules       with --terminal-usb-id: your terminal's ids
+#   /etc/otcd/otcd.toml               the default configuration, only if there is none:
+#                                     an existing one is never overwritten (root:otcd 0640)
+# Then `systemctl --root enable otcd.service` (and otcd.socket with
+# --socket-activation). Nothing is started: check the configuration first
+# (`otcd check-config`), then `systemctl start otcd`.
+#
+# Node.js 20 or later must be at /usr/bin/node on the target (Debian's and
+# Raspberry Pi OS's nodejs package, or NodeSource's): the unit runs it by that
+# path, not through PATH, so what runs is what the unit says.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROOT=/
+USB_ID=""
+ENABLE=1
+SOCKET=0
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'; exit "${1:-0}"; }
+die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
+say() { printf 'install.sh: %s\n' "$*"; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --root) ROOT=${2:?--root needs a directory}; shift 2 ;;
+    --root=*) ROOT=${1#--root=}; shift ;;
+    --terminal-usb-id) USB_ID=${2:?--terminal-usb-id needs VVVV:PPPP}; shift 2 ;;
+    --terminal-usb-id=*) USB_ID=${1#--terminal-usb-id=}; shift ;;
+    --socket-activation) SOCKET=1; shift ;;
+    --no-enable) ENABLE=0; shift ;;
+    -h|--help) usage 0 ;;
+    *) printf 'install.sh: unknown option %s\n\n' "$1" >&2; usage 64 ;;
+  esac
+done
+
+[ "$(id -u)" -eq 0 ] || die "run as root (it writes to /opt, /usr/lib and /etc of $ROOT)"
+[ -d "$ROOT" ] || die "--root $ROOT is not a directory"
+ROOT=$(cd "$ROOT" && pwd)
+R=${ROOT%/}   # "" for /, so "$R/opt" is "/opt"
+[ -f "$REPO/dist/daemon/main.js" ] || die "$REPO/dist is missing: run 'npm ci && npm run build' in $REPO first"
+if [ -n "$USB_ID" ] && ! [[ "$USB_ID" =~ ^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$ ]]; then
+  die "--terminal-usb-id wants VVVV:PPPP in hex as lsusb prints it, e.g. 0403:6001; got '$USB_ID'"
+fi
+[ -x "$R/usr/bin/node" ] || say "warning: $R/usr/bin/node is missing; install Node.js 20+ there before starting otcd"
+
+STAGE=$(mktemp -d "${TMPDIR:-/tmp}/otcd-install.XXXXXX")
+trap 'rm -rf "$STAGE"' EXIT
+
+# 1. The application: compiled code and production dependencies only, from
+#    the lock file (npm ci --omit=dev), staged and then swapped in whole so a
+#    failed install leaves the previous version running.
+say "staging /opt/otcd"
+mkdir -p "$STAGE/otcd/dist"
+cp -a "$REPO/package.json" "$REPO/package-lock.json" "$REPO/LICENSE" "$REPO/README.md" "$STAGE/otcd/"
+for part in daemon drivers config; do
+  [ -d "$REPO/dist/$part" ] && cp -a "$REPO/dist/$part" "$STAGE/otcd/dist/"
+done
+cp -a "$REPO/config/otcd.toml" "$STAGE/otcd/otcd.toml.default"
+# --ignore-scripts: serialport loads its prebuilt binding at run time; no
+# install script needs to run on the build machine.
+(cd "$STAGE/otcd" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error) \
+  || die "npm ci --omit=dev failed (needs the npm registry or a warm npm cache)"
+chmod -R u=rwX,go=rX "$STAGE/otcd"
+
+mkdir -p "$R/opt"
+rm -rf "$R/opt/otcd.new" "$R/opt/otcd.old"
+cp -a "$STAGE/otcd" "$R/opt/otcd.new"
+chown -R 0:0 "$R/opt/otcd.new"
+[ -e "$R/opt/otcd" ] && mv "$R/opt/otcd" "$R/opt/otcd.old"
+mv "$R/opt/otcd.new" "$R/opt/otcd"
+rm -rf "$R/opt/otcd.old"
+
+install -D -m 0755 /dev/stdin "$R/usr/local/bin/otcd" <<'WRAPPER'
+#!/bin/sh
+# otcd's command line (check-config, --version); the service runs the same file.
+exec /usr/bin/node /opt/otcd/dist/daemon/main.js "$@"
+WRAPPER
+
+# 2. systemd units, the system user, the udev rule.
+say "installing units, sysusers.d and udev rule"
+install -D -m 0644 "$REPO/systemd/otcd.service" "$R/usr/lib/systemd/system/otcd.service"
+install -D -m 0644 "$REPO/systemd/otcd.socket" "$R/usr/lib/systemd/system/otcd.socket"
+install -D -m 0644 "$REPO/systemd/otcd.sysusers" "$R/usr/lib/sysusers.d/otcd.conf"
+install -D -m 0644 "$REPO/systemd/99-otcd-terminal.rules" "$R/usr/lib/udev/rules.d/99-otcd-terminal.rules"
+if [ -n "$USB_ID" ]; then
+  vid=${USB_ID%%:*}; pid=${USB_ID##*:}
+  mkdir -p "$R/etc/udev/rules.d"
+  sed -e "s/ATTRS{idVendor}==\"ffff\"/ATTRS{idVendor}==\"${vid,,}\"/" \
+      -e "s/ATTRS{idProduct}==\"ffff\"/ATTRS{idProduct}==\"${pid,,}\"/" \
+      -e "s/^# The ids below are a placeholder that matches no device./# Installed by scripts\/install.sh --terminal-usb-id $USB_ID./" \
+      "$REPO/systemd/99-otcd-terminal.rules" > "$R/etc/udev/rules.d/99-otcd-terminal.rules"
+  chmod 0644 "$R/etc/udev/rules.d/99-otcd-terminal.rules"
+  say "udev: /dev/otcd-terminal for USB $vid:$pid"
+fi
+
+# The user now, not only at next boot: the configuration's group needs it.
+if [ "$ROOT" = / ]; then
+  systemd-sysusers otcd.conf
+else
+  systemd-sysusers --root="$ROOT" otcd.conf
+fi
+
+# 3. Configuration: the default only where there is none.
+mkdir -p "$R/etc/otcd"
+if [ -e "$R/etc/otcd/otcd.toml" ]; then
+  say "keeping the existing /etc/otcd/otcd.toml (the new default is /opt/otcd/otcd.toml.default)"
+else
+  install -m 0640 "$REPO/config/otcd.toml" "$R/etc/otcd/otcd.toml"
+  gid=$(awk -F: '$1 == "otcd" { print $3 }' "$R/etc/group")
+  chown "0:${gid:?no otcd group in $R/etc/group}" "$R/etc/otcd/otcd.toml"
+  say "installed the default /etc/otcd/otcd.toml: set [provider] base_url and [terminal] address"
+fi
+
+# 4. Enable (not start).
+if [ "$ENABLE" = 1 ]; then
+  units=(otcd.service)
+  [ "$SOCKET" = 1 ] && units+=(otcd.socket)
+  if [ "$ROOT" = / ]; then
+    systemctl enable "${units[@]}"
+  else
+    systemctl --root="$ROOT" enable "${units[@]}"
+  fi
+fi
+if [ "$ROOT" = / ] && [ -d /run/systemd/system ]; then
+  systemctl daemon-reload
+  command -v udevadm >/dev/null && udevadm control --reload || true
+fi
+say "done. Next: otcd check-config /etc/otcd/otcd.toml && systemctl start otcd"
