@@ -8,8 +8,9 @@
  * a write callback may never fire. So close is reported once, write errors
  * close the transport, and nothing here waits on a write callback.
  */
+import { stat } from 'node:fs';
 import { SerialPort } from 'serialport';
-import { systemClock, type Clock } from '../clock.js';
+import { systemClock, type Clock, type Timer } from '../clock.js';
 import { TransportBase, type ByteTransport } from './transport.js';
 import { TransportError } from './errors.js';
 
@@ -27,6 +28,13 @@ export interface SerialOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
+/**
+ * How often the device path is checked. An unplugged USB adapter loses its
+ * /dev node (and by-id link); serialport normally reports the hangup at once,
+ * but a port that was killed while its peer was closing was seen to stay
+ * "open" silently on these machines, so presence is polled as a backstop.
+ */
+export const PRESENCE_CHECK_MS = 500;
 
 export class SerialTransport extends TransportBase implements ByteTransport {
   readonly byteTimeMs: number;
@@ -43,6 +51,20 @@ export class SerialTransport extends TransportBase implements ByteTransport {
     port.on('data', (chunk: Buffer) => this.emit('data', chunk));
     port.on('error', (err: Error) => this.lost(`port error: ${err.message}`));
     port.on('close', (err?: Error | null) => this.reportClosed(err ? `port closed: ${err.message}` : 'port closed'));
+    this.once('close', () => this.presenceTimer?.cancel());
+    this.checkPresence();
+  }
+
+  private presenceTimer: Timer | undefined;
+
+  private checkPresence(): void {
+    this.presenceTimer = this.clock.setTimeout(() => {
+      if (!this.isOpen) return;
+      stat(this.address, (err) => {
+        if (err) this.lost(`device ${this.address} disappeared (${err.code ?? err.message})`);
+        else this.checkPresence();
+      });
+    }, PRESENCE_CHECK_MS);
   }
 
   static open(address: string, opts: SerialOptions = {}): Promise<SerialTransport> {
