@@ -92,9 +92,10 @@ export class TerminalLink {
     this.onFrame = handler;
   }
 
-  /** Bytes from the wire. */
+  /** Bytes from the wire; zeroed once read, as they may carry track 2. */
   receive(chunk: Buffer): void {
     this.receiver.push(chunk);
+    chunk.fill(0);
   }
 
   linkOpened(): void {

@@ -187,3 +187,22 @@ describe('terminal-sim over TCP', () => {
     expect(h.received.filter((r) => r.kind === 'frame')).toHaveLength(0);
   });
 });
+
+describe('terminal-sim as a program', () => {
+  test('SIGTERM exits 0; --quiet prints only the ready line', async () => {
+    const s = await startTerminalSim({ listen: 'tcp://127.0.0.1:0', args: ['--quiet'] });
+    const h = await RawHost.overTcp(s.tcpPort!);
+    h.send(frame('01|PING'));
+    expect((await h.nextFrame()).fields[1]).toBe('PONG');
+    await h.close();
+    await s.stop();
+    expect(await s.exited).toBe(0);
+    expect(s.events.map((e) => e.ev)).toEqual(['ready']);
+  });
+
+  test('a bad command line is refused before ready, with the reason', async () => {
+    await expect(startTerminalSim({ listen: 'tcp://127.0.0.1:0', args: ['--decline', '00'] }))
+      .rejects.toThrow(/--decline needs a two-char code other than 00/);
+    await expect(startTerminalSim({ args: [] })).rejects.toThrow(/exactly one of --port/);
+  });
+});
