@@ -120,4 +120,29 @@ describe('ecr1 link over a pty', () => {
     expect(pong).toMatchObject({ terminalId: 'RAW-T1', state: 'IDLE' });
     expect(terminal.terminalId).toBe('RAW-T1');
   });
+
+  test('answers: IV rejects the latest command with INVALID, silence gives NO_ANSWER, PROG/RSLT are events too', async () => {
+    await terminal.stop();
+    terminal = new Terminal({ address: pty.a, answerTimeoutMs: 300 });
+    const up = upOnce(terminal);
+    terminal.start();
+    await up;
+    const invalid: string[] = [];
+    const progress: string[] = [];
+    terminal.on('invalid', (iv) => invalid.push(iv.message));
+    terminal.on('progress', (p) => progress.push(`${p.ref}:${p.stage}`));
+    let seq = 20;
+    peer.onFrame = (f, p) => {
+      p.write([ACK_BYTE]);
+      if (f.body.includes('CNCL')) p.sendFrame(`${seq++}|RSLT||IV|||ref 9410123456789012 unknown`);
+      if (f.body.includes('LAST\x1cr-open')) p.sendFrame(`${seq++}|PROG|r-open|SENT`);
+    };
+    const err = await terminal.cancel('r-iv').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'INVALID' });
+    expect((err as Error).message).not.toContain('9410123456789012'); // a PAN-like run is masked
+    expect(invalid).toHaveLength(1);
+    await expect(terminal.last('r-open')).resolves.toEqual({ kind: 'progress', ref: 'r-open', stage: 'SENT' });
+    expect(progress).toEqual(['r-open:SENT']);
+    await expect(terminal.last('r-silent')).rejects.toMatchObject({ code: 'NO_ANSWER' });
+  });
 });
