@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import got from 'got';
+import pino from 'pino';
+import { Writable } from 'node:stream';
 import iconv from 'iconv-lite';
 import { ManualClock } from '../../drivers/clock.js';
 import { OtcClient, ProviderError, RsaOtcKeyPair, type OtcAnswer } from '../../daemon/provider/index.js';
@@ -260,6 +262,30 @@ describe('OtcClient transport failures', () => {
       expect(err).toMatchObject({ code: 'UNREACHABLE', retryable: false, attempts: 1 });
       expect(requestsSeenByResetter).toBe(1);
     });
+  });
+});
+
+describe('secrets stay out of logs and errors', () => {
+  test('log lines carry neither encOtc, track 2 nor the Authorization header', async () => {
+    let logged = '';
+    const sink = new Writable({ write(chunk: Buffer, _enc, done) { logged += chunk.toString(); done(); } });
+    const secret = 'Basic U0VDUkVULVNFUlZJQ0UtSUQ=';
+    const logger = pino({ level: 'trace' }, sink);
+    const c = client({ logger, headers: { Authorization: secret } });
+    const answer = await c.inquire(id(), key.publicKeyBase64);
+    const t2 = key.decryptTrack2(answer.encOtc);
+    const failed = await rejection(c.inquire(id('SCN-wrong-echo'), key.publicKeyBase64));
+    const port = await freePort();
+    const unreachable = await rejection(new OtcClient({ baseUrl: `https://127.0.0.1:${port}`, logger, headers: { Authorization: secret }, retries: 0 }).inquire(id(), key.publicKeyBase64));
+    logger.error({ err: unreachable }, 'as a caller would log it');
+    logger.error({ err: failed }, 'as a caller would log it');
+    expect(logged).toContain('OTC inquiry answered');
+    expect(logged).toContain('ECONNREFUSED');
+    for (const text of [logged, JSON.stringify(unreachable), JSON.stringify(failed)]) {
+      expect(text).not.toContain(answer.encOtc);
+      expect(text).not.toContain(t2.toString('latin1'));
+      expect(text).not.toContain('U0VDUkVULVNFUlZJQ0UtSUQ');
+    }
   });
 });
 
