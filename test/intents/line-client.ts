@@ -79,7 +79,13 @@ export class LineClient {
   }
 
   async waitClosed(): Promise<void> {
-    await Promise.race([this.closed, new Promise((_, reject) => setTimeout(() => reject(new Error('connection did not close')), WAIT_MS))]);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('connection did not close')), WAIT_MS); });
+    try {
+      await Promise.race([this.closed, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   close(): void {
