@@ -24,6 +24,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { Clock } from '../../drivers/clock.js';
 import { isOtcdError } from '../../drivers/errors.js';
 import type { IntentEvent, IntentListener, IntentView, PaymentService, Subscription } from '../payments/model.js';
 import { IntentError, isFinalState } from '../payments/model.js';
@@ -35,10 +36,13 @@ import { encodeError, encodeEvent, encodeReply, parseRequest, ProtocolError } fr
 export const MAX_PENDING_OUTPUT_BYTES = 1024 * 1024;
 /** Lines waiting to be served before the socket stops being read. */
 export const MAX_QUEUED_LINES = 32;
+/** How long a client refused for a long line may take to read the error. */
+const CLOSE_AFTER_ERROR_MS = 1000;
 
 export interface ConnectionContext {
   service: PaymentService;
   logger: Logger;
+  clock: Clock;
   isShuttingDown(): boolean;
   pingTerminal?: () => Promise<PingResult>;
   maxLineBytes?: number;
@@ -91,6 +95,7 @@ export class IntentConnection {
     for (const line of lines) this.tasks.push({ kind: 'line', line });
     if (overflow) {
       this.tasks.push({ kind: 'overflow' });
+      this.stopped = true;
       this.socket.pause();
     } else if (this.tasks.length >= MAX_QUEUED_LINES) {
       this.socket.pause();
@@ -119,10 +124,14 @@ export class IntentConnection {
         } else if (task.kind === 'overflow') {
           this.ctx.logger.info({ code: 'LINE_TOO_LONG' }, 'client line over the limit; closing');
           this.write(encodeError('LINE_TOO_LONG', `line longer than ${this.reader.maxLineBytes} bytes; the connection is closed`));
-          this.stopped = true;
           this.tasks.length = 0;
           // Flush the error, then close both ways: the rest of the input is not wanted.
-          this.socket.end(() => this.socket.destroy());
+          // A client that does not even take the error line is cut after a while.
+          const cut = this.ctx.clock.setTimeout(() => this.socket.destroy(), CLOSE_AFTER_ERROR_MS);
+          this.socket.end(() => {
+            cut.cancel();
+            this.socket.destroy();
+          });
         } else {
           this.inputEnded = true;
         }
@@ -141,7 +150,8 @@ export class IntentConnection {
     try {
       request = parseRequest(line);
     } catch (err) {
-      const e = err as ProtocolError;
+      if (!(err instanceof ProtocolError)) throw err;
+      const e = err;
       this.ctx.logger.info({ code: e.code, req: e.req }, 'bad request line');
       this.write(encodeError(e.code, e.message, e.req));
       return;

@@ -228,6 +228,7 @@ export class IntentServer {
     const connection: IntentConnection = new IntentConnection(socket, {
       service: this.opts.service,
       logger: this.logger,
+      clock: this.clock,
       isShuttingDown: () => this.shuttingDown,
       pingTerminal: this.opts.pingTerminal,
       maxPendingOutputBytes: this.opts.maxPendingOutputBytes,
