@@ -17,10 +17,11 @@ set -euo pipefail
 CACHE_DIR=${1:-${OTCD_NSPAWN_CACHE:-/var/cache/otcd-nspawn}}
 SUITE=bookworm
 # systemd + dbus: a real init and `systemctl`; socat: ptys for the terminal
-# simulator; procps: pgrep/ps for the test. Node is bind-mounted from the host.
-PACKAGES=systemd,systemd-sysv,dbus,socat,procps
+# simulator; procps: pgrep/ps for the test; ca-certificates: the system CA
+# store Node and the daemon read. Node is bind-mounted from the host.
+PACKAGES=systemd,systemd-sysv,dbus,socat,procps,ca-certificates
 # Everything that decides the root's content; a change rebuilds the cache.
-RECIPE="v1 suite=$SUITE packages=$PACKAGES"
+RECIPE="v2 suite=$SUITE packages=$PACKAGES"
 ROOT="$CACHE_DIR/rootfs"
 STAMP="$ROOT/.otcd-rootfs-stamp"
 

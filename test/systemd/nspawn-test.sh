@@ -1,0 +1,183 @@
+#!/bin/bash
+# otcd under a real systemd: boots Debian bookworm under systemd-nspawn,
+# installs otcd into it with scripts/install.sh as a vendor would, runs the
+# provider stand-in and the terminal simulator beside it as units, and checks
+# what the unit promises. Prints PASS/FAIL lines, measurements as
+# "MEASURE name value", and ends with "N passed, N failed"; exit 0 only when
+# nothing failed.
+#
+#   npm run build && test/systemd/nspawn-test.sh        (root; ~5 minutes)
+#
+# Needs systemd-container and debootstrap; the first run builds the cached
+# root file system (scripts/nspawn/build-rootfs.sh, about a minute).
+set -uo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$REPO"
+# shellcheck source=../../scripts/nspawn/lib.sh
+. scripts/nspawn/lib.sh
+
+PASSED=0
+FAILED=0
+pass() { PASSED=$((PASSED + 1)); printf 'PASS %s\n' "$*"; }
+fail() { FAILED=$((FAILED + 1)); printf 'FAIL %s\n' "$*"; }
+check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+measure() { printf 'MEASURE %s %s\n' "$1" "$2"; }
+now_ms() { date +%s%3N; }
+finish() { printf '%d passed, %d failed\n' "$PASSED" "$FAILED"; [ "$FAILED" -eq 0 ]; exit $?; }
+
+SOCK=/run/otcd/otcd.sock
+PAN=9410123456789012
+TRACK2="$PAN=30121011234567890123"
+client() { ct /usr/bin/node /src/dist/test/systemd/pay-client.js "$SOCK" "$@"; }
+prop() { ct systemctl show -p "$1" --value otcd.service; }
+# Waits until `systemctl show -p PROP` equals VALUE; TIMEOUT in seconds.
+wait_prop() {
+  local p=$1 v=$2 deadline=$((SECONDS + $3))
+  while [ "$(prop "$p")" != "$v" ]; do [ $SECONDS -lt $deadline ] || return 1; sleep 0.05; done
+}
+
+[ -f dist/daemon/main.js ] && [ -f dist/test/systemd/pay-client.js ] || { echo "FAIL dist/ is missing: run npm run build"; FAILED=1; finish; }
+
+ROOTFS=$(scripts/nspawn/build-rootfs.sh) || { fail "build the root file system"; finish; }
+nspawn_boot "$ROOTFS" "otcd-test-$$" --bind-ro="$REPO":/src || { fail "boot systemd under systemd-nspawn"; finish; }
+pass "systemd boots under systemd-nspawn (state $(ct systemctl is-system-running))"
+
+# ---- install, as a vendor would, into the running system's root ----------
+CTROOT=/proc/$CT_PID/root
+if scripts/install.sh --root "$CTROOT" >/tmp/otcd-install.$$.log 2>&1; then pass "scripts/install.sh --root ROOT"; else fail "scripts/install.sh --root ROOT"; cat /tmp/otcd-install.$$.log; fi
+rm -f /tmp/otcd-install.$$.log
+ct systemctl daemon-reload
+check "otcd.service is enabled and not started by the install" \
+  test "$(ct systemctl is-enabled otcd.service)/$(ct systemctl is-active otcd.service)" = "enabled/inactive"
+check "user otcd exists, in group dialout" bash -c "nsenter -t $CT_PID -a id -nG otcd | grep -qw dialout"
+check "default configuration installed root:otcd 0640" test "$(ct stat -c '%a %U %G' /etc/otcd/otcd.toml)" = "640 root otcd"
+verify_err=$(ct systemd-analyze verify otcd.service otcd.socket 2>&1 >/dev/null)
+check "systemd-analyze verify: no warnings${verify_err:+ ($verify_err)}" test -z "$verify_err"
+exposure=$(ct systemd-analyze security otcd.service 2>/dev/null | sed -n 's/.*Overall exposure level for otcd.service: \([0-9.]*\).*/\1/p')
+measure exposure "$exposure"
+check "exposure $exposure <= 2.0" awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 2.0) }'
+
+# ---- the provider stand-in and the terminal simulator, as units ------------
+ct systemd-run -q --unit=otcd-test-provider -p StandardOutput=file:/run/otcd-provider.log -p StandardError=inherit \
+  /usr/bin/node /src/dist/scripts/provider-standin.js --port 8443 --cert-dir /run/otcd-provider --track2 "$TRACK2"
+ct systemd-run -q --unit=otcd-test-terminal -p StandardOutput=file:/run/otcd-terminal.log -p StandardError=inherit \
+  /usr/bin/node /src/dist/scripts/terminal-sim.js --listen tcp://127.0.0.1:4001 --slow-ms 15000
+deadline=$((SECONDS + 20))
+until ct test -s /run/otcd-provider/cert.pem && ct grep -q '"ev":"ready"' /run/otcd-terminal.log 2>/dev/null; do
+  [ $SECONDS -lt $deadline ] || break; sleep 0.2
+done
+ct install -m 0644 /run/otcd-provider/cert.pem /etc/otcd/provider-ca.pem
+# The test's settings on top of the installed file, as a technician would edit it.
+ct sed -i -e 's|^base_url = .*|base_url = "https://127.0.0.1:8443"|' \
+          -e 's|^ca_file = .*|ca_file = "/etc/otcd/provider-ca.pem"|' \
+          -e 's|^address = .*|address = "tcp://127.0.0.1:4001"|' /etc/otcd/otcd.toml
+check "otcd check-config accepts the edited configuration" bash -c "nsenter -t $CT_PID -a /usr/local/bin/otcd check-config /etc/otcd/otcd.toml >/dev/null"
+# Reinstalling must keep the edited configuration.
+scripts/install.sh --root "$CTROOT" >/dev/null 2>&1
+check "a second install keeps /etc/otcd/otcd.toml" ct grep -q 'tcp://127.0.0.1:4001' /etc/otcd/otcd.toml
+ct systemctl daemon-reload
+
+# ---- 1. activating until READY, then active; a payment is approved ---------
+t0=$(now_ms)
+ct systemctl start --no-block otcd.service
+seen=""
+while :; do
+  s=$(prop ActiveState)
+  case " $seen " in *" $s "*) ;; *) seen="$seen $s" ;; esac
+  [ "$s" = active ] || [ "$s" = failed ] && break
+  [ $(( $(now_ms) - t0 )) -lt 60000 ] || break
+  sleep 0.02
+done
+start_ms=$(( $(now_ms) - t0 ))
+measure start_to_active_ms "$start_ms"
+check "states on start:$seen (activating, then active)" bash -c "[[ '$seen' == *activating*active* ]]"
+check "STATUS= is set: $(prop StatusText)" test -n "$(prop StatusText)"
+if [ "$(prop ActiveState)" != active ]; then
+  ct journalctl -u otcd --no-pager -n 40 | sed 's/^/  journal: /'
+  fail "otcd is not active: the remaining checks need it"; finish
+fi
+check "the terminal link comes up" client wait-terminal 30000 >/dev/null
+r=$(client pay start-1 START-AUTH-1 12000); echo "  $r"
+check "a payment through the socket is approved" grep -q '"state":"approved"' <<<"$r"
+
+# ---- 6a. socket mode and owner; writable paths -----------------------------
+check "socket $SOCK is $(ct stat -c '%a %U %G' $SOCK) (660 otcd otcd)" test "$(ct stat -c '%a %U %G' $SOCK)" = "660 otcd otcd"
+MAIN=$(prop MainPID)
+[ "$MAIN" -gt 1 ] 2>/dev/null || { fail "no main PID"; finish; }
+as_otcd_in_ns() { nsenter -t "$MAIN" -m -- setpriv --reuid=otcd --regid=otcd --init-groups -- "$@"; }
+for d in /var/lib/otcd /run/otcd; do
+  check "the daemon can write in $d" as_otcd_in_ns sh -c "touch $d/.probe && rm $d/.probe"
+done
+for d in /etc/otcd /opt/otcd /usr/lib /var/tmp /var/log /home /root /srv /; do
+  # refused by the file system, not failing for another reason
+  err=$(as_otcd_in_ns touch "$d/.probe" 2>&1)
+  check "the daemon cannot write in $d (${err##*: })" grep -qE 'Read-only file system|Permission denied' <<<"$err"
+done
+check "the daemon's /tmp is private (PrivateTmp)" bash -c "[ \"\$(stat -L -c %i /proc/$MAIN/root/tmp)\" != \"\$(nsenter -t $CT_PID -m stat -c %i /tmp)\" ]"
+check "no core dumps (LimitCORE=0)" bash -c "grep -q '^Max core file size *0 *0' /proc/$MAIN/limits"
+check "the daemon runs as otcd with dialout" bash -c "ps -o user=,supgrp= -p $MAIN | grep -q '^otcd .*dialout'"
+
+# ---- 2. SIGSTOP: the watchdog kills and restarts it ------------------------
+n0=$(prop NRestarts)
+t0=$(now_ms)
+kill -STOP "$MAIN"   # MAIN > 1 was checked above: never a process group
+wait_prop MainPID 0 60 ; # killed
+killed_ms=$(( $(now_ms) - t0 ))
+deadline=$((SECONDS + 60))
+until [ "$(prop ActiveState)" = active ] && [ "$(prop MainPID)" != 0 ]; do [ $SECONDS -lt $deadline ] || break; sleep 0.05; done
+restart_ms=$(( $(now_ms) - t0 ))
+measure sigstop_to_killed_ms "$killed_ms"
+measure sigstop_to_active_ms "$restart_ms"
+check "journal: Failed with result 'watchdog'" bash -c "nsenter -t $CT_PID -a journalctl -u otcd --no-pager | grep -q \"Failed with result 'watchdog'\""
+check "restarted once (NRestarts $n0 -> $(prop NRestarts)), active with a new main PID" \
+  test "$(prop NRestarts)/$(prop ActiveState)" = "$((n0 + 1))/active" -a "$(prop MainPID)" != "$MAIN"
+client wait-terminal 30000 >/dev/null
+r=$(client pay after-watchdog-1 WD-AUTH-1 12000); echo "  $r"
+check "a payment after the watchdog restart is approved" grep -q '"state":"approved"' <<<"$r"
+
+# ---- 5a. a provoked failure goes to -p err -----------------------------------
+r=$(client pay provoked-1 SCN-http-500-1 12000); echo "  $r"
+check "the provoked provider failure fails the payment" bash -c "! grep -q '\"state\":\"approved\"' <<<'$r'"
+
+# ---- 4. two minutes of payments, no restart --------------------------------
+n0=$(prop NRestarts); MAIN=$(prop MainPID)
+r=$(client flow 120 500 flow); echo "  $r"
+check "2-minute run: every payment approved" bash -c "grep -q '\"approved\"' <<<'$r' && grep -qv 'client-error' <<<'$r'" 
+check "2-minute run: $(sed -n 's/.*"payments":\([0-9]*\).*/\1/p' <<<"$r") payments, no restart" \
+  test "$(prop NRestarts)/$(prop MainPID)" = "$n0/$MAIN"
+measure flow "$r"
+
+# ---- 3. systemctl stop during a payment -------------------------------------
+# Amount ...077 makes the simulator slow (PROG SENT after 15 s): the payment
+# is at the terminal when the stop comes.
+client pay stop-1 STOP-AUTH-1 12077 60000 >/tmp/otcd-stop-pay.$$ 2>&1 &
+CLIENT=$!
+sleep 3
+t0=$(now_ms)
+ct systemctl stop --no-block otcd.service
+status_seen=""
+while [ "$(prop ActiveState)" != inactive ] && [ "$(prop ActiveState)" != failed ]; do
+  st=$(prop StatusText); [ -n "$st" ] && status_seen="$st"
+  [ $(( $(now_ms) - t0 )) -lt 60000 ] || break
+  sleep 0.05
+done
+stop_ms=$(( $(now_ms) - t0 ))
+wait "$CLIENT" 2>/dev/null; echo "  $(cat /tmp/otcd-stop-pay.$$)"; rm -f /tmp/otcd-stop-pay.$$
+measure stop_during_payment_ms "$stop_ms"
+check "STOPPING: status while stopping was '$status_seen'" bash -c "[[ '$status_seen' == *top* ]]"
+check "stopped cleanly (Result=$(prop Result), ActiveState=$(prop ActiveState)) within TimeoutStopSec" \
+  test "$(prop Result)/$(prop ActiveState)" = "success/inactive" -a "$stop_ms" -lt 30000
+ct systemctl start otcd.service
+r=$(client get stop-1); echo "  $r"
+check "the payment stopped mid-way is in the ledger after the restart" grep -q '"type":"reply"' <<<"$r"
+
+# ---- 5b. the journal ----------------------------------------------------------
+errs=$(ct journalctl -u otcd -p err --no-pager -o cat)
+echo "$errs" | sed 's/^/  -p err: /' | head -20
+check "journalctl -u otcd -p err holds the provoked failure" grep -qiE 'provider|500|inquiry' <<<"$errs"
+check "journalctl -u otcd -p err holds nothing of the approved payments" bash -c "! grep -qE 'start-1|flow-|after-watchdog|approved' <<<\"\$0\"" "$errs"
+check "journalctl -u otcd -p info shows approved payments" bash -c "nsenter -t $CT_PID -a journalctl -u otcd -p info --no-pager -o cat | grep -q approved"
+check "no test PAN or track 2 anywhere in the journal (all fields, all units)" \
+  bash -c "! nsenter -t $CT_PID -a journalctl -o export --no-pager | grep -aqE '$PAN|${PAN:0:6}[0-9]{6}'"
+
+finish
