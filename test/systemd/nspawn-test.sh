@@ -26,8 +26,9 @@ now_ms() { date +%s%3N; }
 finish() { printf '%d passed, %d failed\n' "$PASSED" "$FAILED"; [ "$FAILED" -eq 0 ]; exit $?; }
 
 SOCK=/run/otcd/otcd.sock
+# The stand-in's default track 2 is the one in shared/vectors; it is not
+# passed on a command line, which systemd would log with the unit.
 PAN=9410123456789012
-TRACK2="$PAN=30121011234567890123"
 client() { ct /usr/bin/node /src/dist/test/systemd/pay-client.js "$SOCK" "$@"; }
 prop() { ct systemctl show -p "$1" --value otcd.service; }
 # Waits until `systemctl show -p PROP` equals VALUE; TIMEOUT in seconds.
@@ -59,7 +60,7 @@ check "exposure $exposure <= 2.0" awk -v e="$exposure" 'BEGIN { exit !(e != "" &
 
 # ---- the provider stand-in and the terminal simulator, as units ------------
 ct systemd-run -q --unit=otcd-test-provider -p StandardOutput=file:/run/otcd-provider.log -p StandardError=inherit \
-  /usr/bin/node /src/dist/scripts/provider-standin.js --port 8443 --cert-dir /run/otcd-provider --track2 "$TRACK2"
+  /usr/bin/node /src/dist/scripts/provider-standin.js --port 8443 --cert-dir /run/otcd-provider
 ct systemd-run -q --unit=otcd-test-terminal -p StandardOutput=file:/run/otcd-terminal.log -p StandardError=inherit \
   /usr/bin/node /src/dist/scripts/terminal-sim.js --listen tcp://127.0.0.1:4001 --slow-ms 15000
 deadline=$((SECONDS + 20))
@@ -102,9 +103,10 @@ check "a payment through the socket is approved" grep -q '"state":"approved"' <<
 
 # ---- 6a. socket mode and owner; writable paths -----------------------------
 check "socket $SOCK is $(ct stat -c '%a %U %G' $SOCK) (660 otcd otcd)" test "$(ct stat -c '%a %U %G' $SOCK)" = "660 otcd otcd"
+# MainPID is a PID of the container's PID namespace: use it from inside.
 MAIN=$(prop MainPID)
 [ "$MAIN" -gt 1 ] 2>/dev/null || { fail "no main PID"; finish; }
-as_otcd_in_ns() { nsenter -t "$MAIN" -m -- setpriv --reuid=otcd --regid=otcd --init-groups -- "$@"; }
+as_otcd_in_ns() { ct nsenter -t "$MAIN" -m -- setpriv --reuid=otcd --regid=otcd --init-groups -- "$@"; }
 for d in /var/lib/otcd /run/otcd; do
   check "the daemon can write in $d" as_otcd_in_ns sh -c "touch $d/.probe && rm $d/.probe"
 done
@@ -113,14 +115,15 @@ for d in /etc/otcd /opt/otcd /usr/lib /var/tmp /var/log /home /root /srv /; do
   err=$(as_otcd_in_ns touch "$d/.probe" 2>&1)
   check "the daemon cannot write in $d (${err##*: })" grep -qE 'Read-only file system|Permission denied' <<<"$err"
 done
-check "the daemon's /tmp is private (PrivateTmp)" bash -c "[ \"\$(stat -L -c %i /proc/$MAIN/root/tmp)\" != \"\$(nsenter -t $CT_PID -m stat -c %i /tmp)\" ]"
-check "no core dumps (LimitCORE=0)" bash -c "grep -q '^Max core file size *0 *0' /proc/$MAIN/limits"
-check "the daemon runs as otcd with dialout" bash -c "ps -o user=,supgrp= -p $MAIN | grep -q '^otcd .*dialout'"
+tmp_in=$(ct stat -L -c %d:%i /proc/$MAIN/root/tmp); tmp_out=$(ct stat -c %d:%i /tmp)
+check "the daemon's /tmp is private (PrivateTmp: $tmp_in vs $tmp_out)" test -n "$tmp_in" -a "$tmp_in" != "$tmp_out"
+check "no core dumps (LimitCORE=0)" bash -c "nsenter -t $CT_PID -a cat /proc/$MAIN/limits | grep -q '^Max core file size *0 *0'"
+check "the daemon runs as otcd with dialout ($(ct ps -o user=,supgrp= -p "$MAIN"))" bash -c "nsenter -t $CT_PID -a ps -o user=,supgrp= -p $MAIN | grep -q '^otcd .*dialout'"
 
 # ---- 2. SIGSTOP: the watchdog kills and restarts it ------------------------
 n0=$(prop NRestarts)
 t0=$(now_ms)
-kill -STOP "$MAIN"   # MAIN > 1 was checked above: never a process group
+ct kill -STOP "$MAIN"   # MAIN > 1 was checked above: never a process group
 wait_prop MainPID 0 60 ; # killed
 killed_ms=$(( $(now_ms) - t0 ))
 deadline=$((SECONDS + 60))
@@ -142,7 +145,7 @@ check "the provoked provider failure fails the payment" bash -c "! grep -q '\"st
 # ---- 4. two minutes of payments, no restart --------------------------------
 n0=$(prop NRestarts); MAIN=$(prop MainPID)
 r=$(client flow 120 500 flow); echo "  $r"
-check "2-minute run: every payment approved" bash -c "grep -q '\"approved\"' <<<'$r' && grep -qv 'client-error' <<<'$r'" 
+check "2-minute run: every payment approved" bash -c "grep -qE '\"payments\":([0-9]+),\"approved\":\\1,' <<<'$r'"
 check "2-minute run: $(sed -n 's/.*"payments":\([0-9]*\).*/\1/p' <<<"$r") payments, no restart" \
   test "$(prop NRestarts)/$(prop MainPID)" = "$n0/$MAIN"
 measure flow "$r"
@@ -174,7 +177,8 @@ check "the payment stopped mid-way is in the ledger after the restart" grep -q '
 # ---- 5b. the journal ----------------------------------------------------------
 errs=$(ct journalctl -u otcd -p err --no-pager -o cat)
 echo "$errs" | sed 's/^/  -p err: /' | head -20
-check "journalctl -u otcd -p err holds the provoked failure" grep -qiE 'provider|500|inquiry' <<<"$errs"
+check "journalctl -u otcd -p err holds the provoked watchdog failure" grep -q 'Watchdog timeout' <<<"$errs"
+check "journalctl -u otcd -p warning holds the provoked provider failure" bash -c "nsenter -t $CT_PID -a journalctl -u otcd -p warning --no-pager -o cat | grep -q PROVIDER_HTTP_STATUS"
 check "journalctl -u otcd -p err holds nothing of the approved payments" bash -c "! grep -qE 'start-1|flow-|after-watchdog|approved' <<<\"\$0\"" "$errs"
 check "journalctl -u otcd -p info shows approved payments" bash -c "nsenter -t $CT_PID -a journalctl -u otcd -p info --no-pager -o cat | grep -q approved"
 check "no test PAN or track 2 anywhere in the journal (all fields, all units)" \

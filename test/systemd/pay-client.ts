@@ -10,6 +10,8 @@
  */
 import { IntentClient, type DaemonMessage } from '../../daemon/client/intent-client.js';
 
+/** Ends in 000: the simulator approves it (other endings pick its fault scenarios). */
+const FLOW_AMOUNT = 12000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const out = (o: unknown): void => console.log(JSON.stringify(o));
 
@@ -66,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
         n += 1;
         let state: string;
         try {
-          const r = await pay(socket, `${prefix}-${n}`, `${prefix.toUpperCase()}-AUTH-${n}`, 1000 + n, 60_000);
+          const r = await pay(socket, `${prefix}-${n}`, `${prefix.toUpperCase()}-AUTH-${n}`, FLOW_AMOUNT, 60_000);
           state = String(r.state);
           worstMs = Math.max(worstMs, r.ms);
         } catch (err) {
