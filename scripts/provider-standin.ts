@@ -30,6 +30,9 @@ Options:
   --slow-ms N            delay of the 'slow' scenario (default 3000)
   --track2 T2            track 2 to return (default: a made-up test track 2)
   --track2-for ID=T2     track 2 for one authorizationId (repeatable)
+  --once-per-authorization
+                         refuse a second inquiry for an authorizationId already
+                         answered with an OTC (R103), as a provider might
   --help                 this text
 
 GET /_standin/inquiries lists the inquiries received (JSON).
@@ -51,6 +54,7 @@ async function main(): Promise<void> {
         'slow-ms': { type: 'string', default: '3000' },
         track2: { type: 'string', default: DEFAULT_TRACK2 },
         'track2-for': { type: 'string', multiple: true, default: [] },
+        'once-per-authorization': { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -87,6 +91,7 @@ async function main(): Promise<void> {
   };
   const server = await startStandinServer({
     port, host: '127.0.0.1', certPem, keyPem, scenario, slowMs, track2: values.track2, track2ByAuthorizationId,
+    onceOnly: values['once-per-authorization'],
     onInquiry: (r) => emit({ ev: 'inquiry', ...r }),
   });
   emit({ ev: 'ready', port: server.port, caFile, baseUrl: `https://127.0.0.1:${server.port}` });

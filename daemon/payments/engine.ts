@@ -312,6 +312,9 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
     if (change.st !== undefined) {
       this.emitEvent(record, at);
       if (isFinalState(record.st)) {
+        // The terminal is free the moment the outcome is known: a client that
+        // reads the final event and pays again at once must not get BUSY.
+        if (this.running?.intentId === intentId) this.running = undefined;
         this.log.info({ intentId, state: record.st, code: record.code }, 'payment final');
         this.emit('final', record);
       }

@@ -7,9 +7,12 @@
  * A scenario is picked per inquiry: an authorizationId "SCN-<name>-..."
  * selects <name>, anything else takes the default (--scenario).
  *
- * Like the real provider, a second inquiry for an authorizationId that was
- * already answered with an OTC is refused as a duplicate request, so a test
- * notices a client that repeats an inquiry it should not.
+ * The spec does not say whether the provider answers a second OTC inquiry
+ * for the same authorizationId (the daemon re-inquires when a window is lost,
+ * as its issue asks). By default the stand-in answers every inquiry; with
+ * `onceOnly` (--once-per-authorization) a second inquiry for an
+ * authorizationId already answered with an OTC is refused as a duplicate
+ * request, to rehearse a provider that forbids it.
  */
 import { constants, createPublicKey, generateKeyPairSync, publicEncrypt, type KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
@@ -62,6 +65,8 @@ export interface StandinOptions {
   slowMs: number;
   track2: string;
   track2ByAuthorizationId: Map<string, string>;
+  /** Refuse a second inquiry for an authorizationId already answered with an OTC. */
+  onceOnly?: boolean;
   onInquiry?: (record: InquiryRecord) => void;
 }
 
@@ -153,7 +158,7 @@ export function startStandinServer(opts: StandinOptions): Promise<RunningServer>
       return;
     }
     const scenario = scenarioFor(authorizationId, opts.scenario);
-    if (answered.has(authorizationId)) {
+    if (opts.onceOnly === true && answered.has(authorizationId)) {
       send(res, 200, errorAnswer(RES_CD.duplicate, MESSAGES.duplicate, authorizationId));
       record(authorizationId, 'duplicate', 200);
       return;

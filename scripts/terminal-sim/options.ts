@@ -28,6 +28,8 @@ TERMINAL
   --prog-sent-delay MS time from PROG RCVD to PROG SENT (default 300)
   --result-delay MS    time from PROG SENT to RSLT (default 300)
   --slow-ms MS         RCVD->SENT time of the "slow" amount ...077 (default 20000)
+  --slow-first N       the first N AUTHs taken are slow too, whatever their amount
+                       (a window lost, then a re-inquiry that goes through)
   --silent-after-auth  ACK every AUTH, then never send PROG/RSLT for it; CNCL and
                        LAST of it are answered PROG(ref, RCVD). Such an AUTH does
                        not make the terminal busy for the next one.
@@ -115,6 +117,7 @@ export function parseOptions(argv: string[]): SimOptions {
         'prog-sent-delay': { type: 'string' },
         'result-delay': { type: 'string' },
         'slow-ms': { type: 'string' },
+        'slow-first': { type: 'string' },
         'nak-first': { type: 'string' },
         'swallow-acks': { type: 'string' },
         'lrc-errors': { type: 'string' },
@@ -164,6 +167,7 @@ export function parseOptions(argv: string[]): SimOptions {
       progSentDelayMs: int('prog-sent-delay', values['prog-sent-delay'], 300),
       resultDelayMs: int('result-delay', values['result-delay'], 300),
       slowMs: int('slow-ms', values['slow-ms'], 20_000),
+      slowFirst: int('slow-first', values['slow-first'], 0),
       dropMidFrame: values['drop-mid-frame'] === true,
       silentAfterAuth: values['silent-after-auth'] === true,
       approvalNo: approvalNo === undefined ? undefined : int('approval-no', approvalNo, 0, MAX_APPROVAL_NO),

@@ -15,6 +15,8 @@ export interface Behaviour {
   progSentDelayMs: number;
   resultDelayMs: number;
   slowMs: number;
+  /** The first N AUTHs taken are slow (PROG SENT after slowMs), whatever their amount. */
+  slowFirst: number;
   dropMidFrame: boolean;
   silentAfterAuth: boolean;
   /** First approval number; later ones count up. Random when undefined. */
@@ -94,6 +96,7 @@ export class Terminal {
   private readonly records = new Map<string, AuthRecord>();
   private nextApprovalNo: number;
   private dropDone = false;
+  private authsPlanned = 0;
 
   constructor(
     private readonly link: TerminalLink,
@@ -184,6 +187,8 @@ export class Terminal {
 
   private plan(m: Extract<HostMessage, { cmd: 'AUTH' }>): Plan {
     const scenario = m.amount % AMOUNT_SCENARIO_MODULO;
+    this.authsPlanned++;
+    const slow = scenario === AMOUNT_SCENARIOS.slow || this.authsPlanned <= this.b.slowFirst;
     let result: Result;
     if (scenario === AMOUNT_SCENARIOS.decline51) {
       result = { code: '51', approvalNo: '', maskedPan: m.maskedPan, message: DECLINE_MESSAGES['51'] };
@@ -197,7 +202,7 @@ export class Terminal {
     return {
       silent: this.b.silentAfterAuth || scenario === AMOUNT_SCENARIOS.silent,
       omitProg: this.b.omitProg || scenario === AMOUNT_SCENARIOS.omitProg,
-      sentDelayMs: scenario === AMOUNT_SCENARIOS.slow ? this.b.slowMs : this.b.progSentDelayMs,
+      sentDelayMs: slow ? this.b.slowMs : this.b.progSentDelayMs,
       result,
     };
   }

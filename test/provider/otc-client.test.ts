@@ -21,7 +21,7 @@ const id = (prefix = 'AUTH'): string => `${prefix}-${process.pid}-${++seq}`;
 
 beforeAll(async () => {
   [standin, key] = await Promise.all([
-    startProviderStandin({ args: ['--slow-ms', '1500', '--track2-for', `AUTH-special=${OTHER_TRACK2}`] }),
+    startProviderStandin({ args: ['--slow-ms', '1500', '--once-per-authorization', '--track2-for', `AUTH-special=${OTHER_TRACK2}`] }),
     RsaOtcKeyPair.generate(),
   ]);
 });
