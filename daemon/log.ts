@@ -11,11 +11,11 @@
  * Card data must never reach a log line. The code that handles it does not
  * log it; this module is the second line of defence:
  * - any field whose name contains a card-data or secret name (track2, pan,
- *   encOtc, privateKey, publicKey, authorization, password, secret...) at
- *   any depth, in bindings too, becomes "[redacted]" (pino's own `redact`
- *   covers the fixed paths as well);
- * - every string (message, field, error message and stack) has digit runs
- *   that look like a card number (13-19 digits, Luhn-valid) masked;
+ *   encOtc, privateKey, publicKey, password, secret...) or is an
+ *   Authorization header, at any depth, in bindings too, becomes
+ *   "[redacted]" (pino's own `redact` covers the fixed paths as well);
+ * - every string (message, field, error message and stack) has what looks
+ *   like track 2 or a card number masked (see maskCardNumbers);
  * - Buffers are logged as their length only: track 2 lives in Buffers.
  */
 import { fstatSync } from 'node:fs';
@@ -36,7 +36,12 @@ export interface CreateLoggerOptions {
 export const REDACTED = '[redacted]';
 
 /** Names (lower case) that mark a field as secret wherever they appear in its name. */
-const SECRET_NAME_PARTS = ['track2', 'track', 'encotc', 'privatekey', 'publickey', 'authorization', 'password', 'passphrase', 'secret', 'cvv', 'cvc'];
+const SECRET_NAME_PARTS = ['track2', 'track', 'encotc', 'privatekey', 'publickey', 'password', 'passphrase', 'secret', 'cvv', 'cvc'];
+/**
+ * Names secret only as the whole name: the HTTP header (any case or dashes),
+ * not the kiosk's authorizationId, which a technician needs to see.
+ */
+const SECRET_WHOLE_NAMES = new Set(['authorization', 'proxyauthorization']);
 /** Names that are secret only as a whole word of the field's name: "pan" but not "company". */
 const SECRET_WORDS = new Set(['pan']);
 /** pino's fixed redaction paths: the same names where we know they occur. */
@@ -56,7 +61,7 @@ const RECORD_FIELDS = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'modul
 export function isSecretFieldName(name: string): boolean {
   // "enc_otc", "ENC-OTC" and "encOtc" are the same name
   const squashed = name.toLowerCase().replace(/[^a-z0-9]/g, '');
-  if (SECRET_NAME_PARTS.some((part) => squashed.includes(part))) return true;
+  if (SECRET_WHOLE_NAMES.has(squashed) || SECRET_NAME_PARTS.some((part) => squashed.includes(part))) return true;
   const words = name.split(/(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+/).map((w) => w.toLowerCase());
   return words.some((w) => SECRET_WORDS.has(w));
 }

@@ -122,9 +122,9 @@ describe('card data never reaches a line', () => {
   });
 
   test('field names: card-data names anywhere in the name, "pan" only as a word', () => {
-    for (const name of ['track2', 'track2Hex', 'rawTrack', 'pan', 'cardPan', 'pan_masked', 'encOtc', 'ENC_OTC', 'privateKey', 'publicKeyDer', 'authorization', 'Authorization', 'proxyPassword'])
+    for (const name of ['track2', 'track2Hex', 'rawTrack', 'pan', 'cardPan', 'pan_masked', 'encOtc', 'ENC_OTC', 'privateKey', 'publicKeyDer', 'authorization', 'Authorization', 'Proxy-Authorization', 'proxyPassword'])
       expect(isSecretFieldName(name)).toBe(true);
-    for (const name of ['company', 'span', 'expand', 'paymentId', 'amount', 'otcId', 'address'])
+    for (const name of ['company', 'span', 'expand', 'paymentId', 'amount', 'otcId', 'address', 'authorizationId'])
       expect(isSecretFieldName(name)).toBe(false);
   });
 
