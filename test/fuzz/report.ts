@@ -1,0 +1,26 @@
+/** Renders a FuzzReport as the runner's table rows and a failure block. */
+import type { FuzzReport } from './harness.js';
+
+const byKey = (rec: Record<string, number>): string =>
+  Object.entries(rec).sort(([, a], [, b]) => b - a).map(([k, n]) => `${k} ${n}`).join(', ') || '-';
+
+export function formatReport(r: FuzzReport): string {
+  const lines = [
+    `${r.target}: ${r.failure ? 'FAILED' : 'ok'}`,
+    `  cases            ${r.cases}`,
+    `  seed             ${r.seed}`,
+    `  accepted         ${r.accepted} (${byKey(r.acceptedBy)})`,
+    `  rejected by code ${Object.values(r.rejectedBy).reduce((a, b) => a + b, 0)} (${byKey(r.rejectedBy)})`,
+    `  longest error message ${r.longestMessage} chars`,
+    `  slowest case     ${r.slowestMs.toFixed(2)} ms`,
+    `  total            ${r.totalMs.toFixed(0)} ms`,
+  ];
+  if (r.failure) {
+    lines.push(
+      `  property failure: ${r.failure.message}`,
+      `  replay:           --target ${r.target} --seed ${r.seed}${r.failure.path ? ` --path ${r.failure.path}` : ''}`,
+      `  counterexample:   ${r.failure.counterexample}`,
+    );
+  }
+  return lines.join('\n');
+}
