@@ -58,7 +58,7 @@ const MAX_TINY_CHUNKS = 512;
 /** Cut points for splitting a stream into chunks (taken modulo its length). */
 export const cutsArb: fc.Arbitrary<number[]> = fc.oneof(
   { weight: 2, arbitrary: fc.array(fc.nat(), { maxLength: 8 }) },
-  { weight: 1, arbitrary: fc.constant([TINY_CHUNKS]) },
+  { weight: 1, arbitrary: fc.constant<number[]>([TINY_CHUNKS]) },
 );
 
 export function split(stream: Buffer, cuts: readonly number[]): Buffer[] {
