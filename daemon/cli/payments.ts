@@ -1,0 +1,122 @@
+/** `otcctl payments`: recent payments, read from the ledger file (no daemon needed). */
+import type { LedgerRecord } from '../payments/ledger.js';
+import { intOption, type Command } from './command.js';
+import { CliError } from './errors.js';
+import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
+import { formatAmount, formatDateTime, formatTable, printable, safeMaskedPan } from './format.js';
+import { readLedger } from './ledger-reader.js';
+import { stateDirTarget } from './target.js';
+
+const DEFAULT_LAST = 20;
+const MAX_LAST = 100_000;
+
+/**
+ * A payment as otcctl shows it: the ledger's fields a technician needs, by
+ * name. Internal fields (the authorizationId hash, terminal refs, ACK flags)
+ * stay in the ledger.
+ */
+export interface PaymentRow {
+  intentId: string;
+  state: string;
+  amount: number;
+  installment: number;
+  attempt: number;
+  createdAt: string;
+  updatedAt: string;
+  approvalNo?: string;
+  maskedPan?: string;
+  code?: string;
+  message?: string;
+  resCd?: string;
+  resMsg?: string;
+  /** An `unknown` payment otcd still tries to settle with the terminal. */
+  reconciling?: boolean;
+}
+
+export function paymentRow(r: LedgerRecord): PaymentRow {
+  const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+  const row: PaymentRow = {
+    intentId: r.id, state: r.st, amount: r.amount,
+    installment: typeof r.inst === 'number' ? r.inst : 0,
+    attempt: typeof r.attempt === 'number' ? r.attempt : 0,
+    createdAt: new Date(r.created).toISOString(), updatedAt: new Date(r.at).toISOString(),
+  };
+  const optional = {
+    approvalNo: str(r.approvalNo), maskedPan: safeMaskedPan(r.maskedPan), code: str(r.code),
+    message: str(r.message), resCd: str(r.resCd), resMsg: str(r.resMsg),
+  };
+  for (const [k, v] of Object.entries(optional)) if (v !== undefined) (row as unknown as Record<string, unknown>)[k] = v;
+  if (r.reconcile === true) row.reconciling = true;
+  return row;
+}
+
+function outcome(p: PaymentRow): string {
+  switch (p.state) {
+    case 'approved':
+      return [p.approvalNo && `approval ${p.approvalNo}`, p.maskedPan && `card ${p.maskedPan}`].filter(Boolean).join(', ');
+    case 'unknown':
+      return `NEEDS RECONCILIATION${p.reconciling ? ' (otcd is still asking the terminal)' : ''}${p.code ? `: ${p.code}` : ''}`;
+    default: {
+      const provider = p.resCd ? ` [${p.resCd}${p.resMsg ? ` ${p.resMsg}` : ''}]` : '';
+      return [p.code, p.message].filter(Boolean).join(' ') + provider;
+    }
+  }
+}
+
+export function renderPayments(rows: PaymentRow[]): string {
+  if (rows.length === 0) return 'no payments in the ledger';
+  const table = rows.map((p) => [
+    formatDateTime(Date.parse(p.createdAt)), printable(p.intentId), formatAmount(p.amount),
+    String(p.installment), p.state, String(p.attempt), printable(outcome(p)),
+  ]);
+  return formatTable(['created', 'intent', 'amount', 'inst', 'state', 'try', 'outcome'], table, new Set([2, 3, 5]));
+}
+
+export const paymentsCommand: Command = {
+  name: 'payments',
+  summary: 'recent payments from the ledger; works without the daemon',
+  help: `usage: otcctl payments [--last N] [--state-dir DIR] [--config FILE] [--json]
+
+Lists the most recent payments, oldest first and the newest last, from otcd's
+payment ledger (<state_dir>/ledger.jsonl). The file is only read: this works
+while otcd runs and while it is stopped. A line cut short by a power loss is
+skipped (and counted). Card numbers appear only masked, as the ledger holds them.
+
+options:
+  --last N                how many payments (default ${DEFAULT_LAST})
+  --state-dir DIR         otcd's state directory (default: daemon.state_dir of the
+                          configuration, else /var/lib/otcd if it cannot be read)
+  --config FILE           configuration file (default: $OTCD_CONFIG, else /etc/otcd/otcd.toml)
+  --json                  {"ledger": PATH, "skippedLines": N, "payments": [...]}
+  -h, --help              this help
+
+${EXIT_CODES_HELP}`,
+  options: {
+    last: { type: 'string' },
+    'state-dir': { type: 'string' },
+    config: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  },
+  async run({ values, output, env }) {
+    const last = intOption('last', values.last, 1, MAX_LAST, DEFAULT_LAST);
+    const target = stateDirTarget(values, env);
+    let snapshot;
+    try {
+      snapshot = await readLedger(target.path);
+    } catch (err) {
+      if (err instanceof CliError && target.note) throw new CliError(err.exitCode, err.code, `${err.message}\n${target.note}`, { cause: err });
+      throw err;
+    }
+    const rows = snapshot.records.slice(-last).map(paymentRow);
+    if (values.json) {
+      output.out(JSON.stringify({ ledger: snapshot.path, skippedLines: snapshot.skippedLines, payments: rows }));
+    } else {
+      output.out(renderPayments(rows));
+      if (snapshot.skippedLines > 0) {
+        output.err(`note: ${snapshot.skippedLines} unreadable line(s) in ${snapshot.path} were skipped (a write cut short by a power loss, or one in progress)`);
+      }
+    }
+    return EXIT.OK;
+  },
+};
