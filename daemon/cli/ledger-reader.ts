@@ -56,7 +56,11 @@ export function parseLedger(text: string): { records: LedgerRecord[]; skippedLin
       if (change.v !== 1) skippedLines++;
       continue;
     }
-    merged.set(change.id, { ...merged.get(change.id), ...(change as Partial<LedgerRecord> & { id: string }) });
+    const previous = merged.get(change.id);
+    const record = { ...previous, ...(change as Partial<LedgerRecord> & { id: string }) };
+    // As the daemon's merge: `refs` collects every ref sent (change lines carry only `ref`).
+    if (typeof change.ref === 'string' && !(previous?.refs ?? []).includes(change.ref)) record.refs = [...(previous?.refs ?? []), change.ref];
+    merged.set(change.id, record);
   }
   const records = [...merged.values()].filter(isRecord);
   // Map order is first appearance; sort (stably) by creation time in case compaction reordered.

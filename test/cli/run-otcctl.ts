@@ -1,0 +1,49 @@
+// Runs the compiled otcctl (dist/daemon/otcctl.js, so `npm run build` first)
+// as a child process, as a technician would, and collects what it prints.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../../scripts/lib/repo-root.js';
+
+export const OTCCTL = join(repoRoot(), 'dist', 'daemon', 'otcctl.js');
+
+export interface CtlResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+export interface CtlOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Run as this unprivileged user (tests run as root, which bypasses file permissions). */
+  asNobody?: boolean;
+  /** Called with stdout so far on every chunk (e.g. to send a signal at the right moment). */
+  onStdout?: (soFar: string, child: ChildProcess) => void;
+  timeoutMs?: number;
+}
+
+/** The environment otcctl gets: no OTCD_* from the test runner unless given. */
+function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTCD_') && k !== 'NODE_OPTIONS') env[k] = v;
+  return { ...env, ...extra };
+}
+
+export function runCtl(args: string[], opts: CtlOptions = {}): Promise<CtlResult> {
+  if (!existsSync(OTCCTL)) throw new Error(`${OTCCTL} is missing: run npm run build first`);
+  const [cmd, argv] = opts.asNobody
+    ? ['setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, OTCCTL, ...args]]
+    : [process.execPath, [OTCCTL, ...args]];
+  const child = spawn(cmd, argv, { env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; opts.onStdout?.(stdout, child); });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`otcctl ${args.join(' ')} did not end within ${opts.timeoutMs ?? 60_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, opts.timeoutMs ?? 60_000);
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
