@@ -304,30 +304,46 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
     });
   }
 
-  /** Merges a change into the ledger, tells the listeners, and returns the write. */
+  /**
+   * Merges a change into the ledger, tells the listeners, and returns the
+   * write. The event of a durable change (an AUTH about to leave, a final
+   * state) is sent only once the change is on the medium: a client that saw
+   * `approved` must find `approved` after a power cut. A write that fails
+   * still sends the event: the client must hear the outcome either way.
+   */
   private change(intentId: string, change: Omit<LedgerChange, 'id'>, options: { durable?: boolean } = {}): Promise<LedgerRecord> {
     const at = this.deps.clock.wallNow();
     const written = this.deps.ledger.append({ ...change, id: intentId, at }, options);
+    if (change.st === undefined) return written;
     const record = this.deps.ledger.all.get(intentId) as LedgerRecord;
-    if (change.st !== undefined) {
-      this.emitEvent(record, at);
-      if (isFinalState(record.st)) {
-        // The terminal is free the moment the outcome is known: a client that
-        // reads the final event and pays again at once must not get BUSY.
-        if (this.running?.intentId === intentId) this.running = undefined;
-        this.log.info({ intentId, state: record.st, code: record.code }, 'payment final');
-        this.emit('final', record);
-      }
+    const event = this.eventOf(record, at);
+    const final = isFinalState(record.st);
+    if (final) {
+      // The terminal is free the moment the outcome is known: a client that
+      // reads the final event and pays again at once must not get BUSY.
+      const timing = this.running?.intentId === intentId ? this.running.run?.timing : undefined;
+      if (this.running?.intentId === intentId) this.running = undefined;
+      this.log.info({ intentId, state: record.st, code: record.code, attempt: record.attempt, timingMs: timing }, 'payment final');
+      this.emit('final', record);
+    }
+    if (options.durable === true || final) {
+      const deliver = (): void => this.deliver(event);
+      written.then(deliver, deliver);
+    } else {
+      this.deliver(event);
     }
     return written;
   }
 
-  private emitEvent(record: LedgerRecord, at: number): void {
-    const listeners = this.subscribers.get(record.id);
-    if (!listeners || listeners.size === 0) return;
+  private eventOf(record: LedgerRecord, at: number): IntentEvent {
     const event: IntentEvent = { type: 'event', intentId: record.id, state: record.st, at: iso(at), attempt: record.attempt, ...this.details(record) };
     if (!isFinalState(record.st) && record.deadline !== undefined) event.deadline = iso(record.deadline);
-    const final = isFinalState(record.st);
+    return event;
+  }
+
+  private deliver(event: IntentEvent): void {
+    const listeners = this.subscribers.get(event.intentId);
+    if (!listeners || listeners.size === 0) return;
     for (const listener of [...listeners]) {
       try {
         listener(event);
@@ -335,7 +351,7 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
         this.log.warn({ err: errorSummary(err) }, 'an intent listener threw');
       }
     }
-    if (final) this.subscribers.delete(record.id);
+    if (isFinalState(event.state)) this.subscribers.delete(event.intentId);
   }
 
   private subscribe(record: LedgerRecord, listener: IntentListener | undefined): Subscription {

@@ -74,10 +74,17 @@ export class PaymentRun {
   private readonly wake = new Set<() => void>();
   /** Monotonic ms after which this payment is stuck (for the watchdog). */
   readonly limitAt: number;
+  /**
+   * Milestones of the latest attempt in monotonic ms from the moment the pay
+   * was taken: a technician's (and the benchmark's) view of where time goes.
+   */
+  readonly timing: { inquirySent?: number; inquiryAnswered?: number; authWritten?: number; authAcked?: number } = {};
+  private readonly takenAt: number;
   private readonly log: Logger;
 
   constructor(private readonly deps: RunDeps, private readonly request: PayRequest) {
-    this.limitAt = deps.clock.now() + deps.policy.paymentLimitMs;
+    this.takenAt = deps.clock.now();
+    this.limitAt = this.takenAt + deps.policy.paymentLimitMs;
     this.log = deps.logger.child({ intentId: request.intentId });
   }
 
@@ -130,6 +137,7 @@ export class PaymentRun {
         ref: undefined, acked: undefined, sent: undefined,
       });
       let encOtc: string;
+      this.mark('inquirySent');
       try {
         ({ encOtc } = await provider.inquire(this.request.authorizationId, keyPair.publicKeyBase64, {
           deadline: sendBy, signal: this.abort.signal,
@@ -138,6 +146,7 @@ export class PaymentRun {
         if (this.cancelRequested) return cancelled();
         return { kind: 'final', change: providerFailure(err) };
       }
+      this.mark('inquiryAnswered');
       try {
         track2 = keyPair.decryptTrack2(encOtc);
       } catch {
@@ -179,7 +188,10 @@ export class PaymentRun {
         return { kind: 'final', change: { st: 'failed', code: 'STORAGE_ERROR', message: 'the payment ledger cannot be written (disk full?); nothing was charged' } };
       }
       try {
-        await terminal.authorize({ ref, amount: this.request.amount, installment: this.request.installment, track2 });
+        const acked = terminal.authorize({ ref, amount: this.request.amount, installment: this.request.installment, track2 });
+        this.mark('authWritten');
+        await acked;
+        this.mark('authAcked');
       } catch (err) {
         track2.fill(0);
         this.log.warn({ ref, err: errorSummary(err) }, 'the terminal did not acknowledge the AUTH; asking LAST when the link is back');
@@ -347,6 +359,10 @@ export class PaymentRun {
       terminal.on('up', onUp);
       this.wake.add(onWake);
     });
+  }
+
+  private mark(milestone: keyof PaymentRun['timing']): void {
+    this.timing[milestone] = Math.round((this.deps.clock.now() - this.takenAt) * 1000) / 1000;
   }
 
   private wallAt(monotonic: number): number {
