@@ -1,0 +1,194 @@
+/**
+ * The engine as the intent socket sees it: one payment at a time,
+ * idempotent `pay`, errors with stable codes, shutdown, and recovery from
+ * what the ledger says after a restart.
+ */
+import { afterEach, describe, expect, test } from '@jest/globals';
+import type { Ledger, LedgerRecord } from '../../daemon/payments/ledger.js';
+import { hashAuthorization } from '../../daemon/payments/engine.js';
+import { makeHarness, MASKED_PAN, PAY, states, type Harness } from './harness.js';
+
+let h: Harness;
+afterEach(async () => {
+  await h.close();
+});
+
+const T0 = Date.UTC(2026, 10, 27, 9, 0, 0);
+function stored(id: string, change: Partial<LedgerRecord>): LedgerRecord {
+  return {
+    id, st: 'accepted', created: T0, at: T0, amount: PAY.amount, inst: PAY.installment,
+    authHash: hashAuthorization(PAY.authorizationId), attempt: 1, ...change,
+  };
+}
+const seed = (...records: LedgerRecord[]) => async (ledger: Ledger): Promise<void> => {
+  for (const r of records) await ledger.append(r);
+};
+
+describe('pay, get, cancel', () => {
+  test('BUSY while a payment runs; CONFLICT on different fields; an idempotent pay follows the same payment', async () => {
+    h = await makeHarness();
+    await h.engine.pay(PAY, h.listen());
+    await h.drain();
+    await expect(h.engine.pay({ ...PAY, intentId: 'order-2' })).rejects.toMatchObject({ name: 'IntentError', code: 'BUSY' });
+    for (const other of [{ amount: 12001 }, { installment: 3 }, { authorizationId: 'OTHER' }]) {
+      await expect(h.engine.pay({ ...PAY, ...other })).rejects.toMatchObject({ code: 'CONFLICT' });
+    }
+    const again: typeof h.events = [];
+    const sub = await h.engine.pay(PAY, h.listen(again));
+    expect(sub.view).toMatchObject({ intentId: PAY.intentId, state: 'inquiring', attempt: 1 });
+    expect(sub.view.deadline).toBeDefined();
+    h.provider.last.answer();
+    await h.drain();
+    const ref = h.terminal.sent[0].ref;
+    h.terminal.result(ref, '00', { approvalNo: '42', maskedPan: MASKED_PAN });
+    await h.drain();
+    expect(states(again)).toEqual(['delivering', 'processing', 'approved']);
+    expect(h.provider.calls).toHaveLength(1);
+    expect(h.terminal.log).toEqual([`AUTH ${ref}`]);
+
+    // Final: the same pay answers the outcome, inquires and sends nothing.
+    const late: typeof h.events = [];
+    const final = await h.engine.pay(PAY, h.listen(late));
+    expect(final.view).toMatchObject({ state: 'approved', approvalNo: '42', maskedPan: MASKED_PAN });
+    expect(final.view.deadline).toBeUndefined();
+    await h.drain();
+    expect(late).toEqual([]);
+    expect(h.provider.calls).toHaveLength(1);
+    // The terminal is free: the next payment is taken.
+    await expect(h.engine.pay({ ...PAY, intentId: 'order-2' })).resolves.toMatchObject({ view: { state: 'accepted' } });
+  });
+
+  test('NOT_FOUND for get and cancel of an unknown intent', async () => {
+    h = await makeHarness();
+    await expect(h.engine.get('nope')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(h.engine.cancel('nope')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  test('unsubscribe stops the events of that listener only', async () => {
+    h = await makeHarness();
+    const a: typeof h.events = [];
+    const sub = await h.engine.pay(PAY, h.listen(a));
+    const b: typeof h.events = [];
+    await h.engine.get(PAY.intentId, h.listen(b));
+    await h.drain();
+    sub.unsubscribe();
+    h.provider.last.answer();
+    await h.drain();
+    expect(states(a)).toEqual(['inquiring']);
+    expect(states(b)).toEqual(['delivering', 'processing']);
+  });
+
+  test('SHUTTING_DOWN for a new payment after shutdown(); an inquiring payment is stopped', async () => {
+    h = await makeHarness();
+    await h.engine.pay(PAY, h.listen());
+    await h.drain();
+    const stopping = h.engine.shutdown(15_000);
+    await h.drain();
+    await stopping;
+    expect(h.provider.calls[0].signal?.aborted).toBe(true);
+    expect(h.record().st).toBe('cancelled');
+    await expect(h.engine.pay({ ...PAY, intentId: 'order-2' })).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+    expect(h.terminal.sent).toEqual([]);
+  });
+
+  test('health names the running payment', async () => {
+    h = await makeHarness();
+    await h.engine.pay(PAY);
+    await h.drain();
+    expect(h.engine.health().payment).toMatchObject({ intentId: PAY.intentId, state: 'inquiring', attempt: 1 });
+  });
+});
+
+describe('isStuck', () => {
+  test('true only after paymentLimit + grace with the payment still running', async () => {
+    h = await makeHarness();
+    h.provider.honoursAbort = false; // a wedged inquiry that answers nothing, ever
+    await h.engine.pay(PAY);
+    await h.drain();
+    expect(h.engine.isStuck(60_000)).toBe(false);
+    await h.at(660_000);
+    expect(h.engine.isStuck(60_000)).toBe(false);
+    await h.at(660_001);
+    expect(h.engine.isStuck(60_000)).toBe(true);
+    expect(h.engine.idle).toBe(false);
+    h.provider.last.fail(new Error('finally'));
+    await h.drain();
+  });
+});
+
+describe('recover()', () => {
+  test('accepted and inquiring payments end failed INTERRUPTED; nothing goes to the terminal', async () => {
+    h = await makeHarness({
+      prepare: seed(stored('a', { st: 'accepted', attempt: 0 }), stored('b', { st: 'inquiring', deadline: T0 + 180_000 })),
+    });
+    await h.engine.recover();
+    await h.drain();
+    for (const id of ['a', 'b']) expect(h.record(id)).toMatchObject({ st: 'failed', code: 'INTERRUPTED' });
+    expect(h.terminal.sent).toEqual([]);
+    expect(h.engine.idle).toBe(true);
+  });
+
+  test('delivering: LAST for its ref, and the RSLT is the outcome', async () => {
+    h = await makeHarness({ prepare: seed(stored('c', { st: 'delivering', ref: 'ref-c' })) });
+    h.terminal.onLast = (r, t) => t.result(r, '00', { approvalNo: '7', maskedPan: MASKED_PAN });
+    await h.engine.recover();
+    await h.drain();
+    expect(h.terminal.log).toEqual(['LAST ref-c']);
+    expect(h.record('c')).toMatchObject({ st: 'approved', approvalNo: '7', maskedPan: MASKED_PAN });
+    expect(h.engine.idle).toBe(true);
+  });
+
+  test('processing: LAST -> PROG (still open) -> the later RSLT is the outcome', async () => {
+    h = await makeHarness({ prepare: seed(stored('d', { st: 'processing', ref: 'ref-d', acked: true })) });
+    h.terminal.onLast = (r, t) => t.progress(r, 'SENT');
+    await h.engine.recover();
+    await h.drain();
+    expect(h.engine.idle).toBe(false);
+    await expect(h.engine.pay({ ...PAY, intentId: 'new' })).rejects.toMatchObject({ code: 'BUSY' });
+    await h.at(20_000);
+    h.terminal.result('ref-d', '51', { message: 'do not honour', maskedPan: MASKED_PAN });
+    await h.drain();
+    expect(h.record('d')).toMatchObject({ st: 'declined', code: '51', message: 'do not honour' });
+    expect(h.terminal.log).toEqual(['LAST ref-d']);
+  });
+
+  test('processing, LAST -> NF: the terminal never ran it -> failed INTERRUPTED', async () => {
+    h = await makeHarness({ prepare: seed(stored('e', { st: 'processing', ref: 'ref-e', acked: true })) });
+    h.terminal.onLast = (r, t) => t.result(r, 'NF');
+    await h.engine.recover();
+    await h.drain();
+    expect(h.record('e')).toMatchObject({ st: 'failed', code: 'INTERRUPTED' });
+  });
+
+  test('an unknown payment is reconciled with LAST when the terminal comes up', async () => {
+    h = await makeHarness({
+      prepare: seed(stored('u', { st: 'unknown', reconcile: true, ref: 'ref-u', code: 'NO_OUTCOME', message: 'x' })),
+    });
+    h.terminal.isUp = false;
+    h.terminal.onLast = (r, t) => t.result(r, '00', { approvalNo: '99', maskedPan: MASKED_PAN });
+    await h.engine.recover();
+    await h.drain();
+    expect(h.terminal.sent).toEqual([]);
+    h.terminal.comeUp();
+    await h.at(0);
+    expect(h.terminal.log).toEqual(['LAST ref-u']);
+    expect(h.record('u')).toMatchObject({ st: 'approved', approvalNo: '99', reconcile: false });
+    expect((await h.engine.get('u')).view).toMatchObject({ state: 'approved', approvalNo: '99', maskedPan: MASKED_PAN });
+    // Reconciled: not asked again at the next round.
+    await h.at(60_000);
+    expect(h.terminal.log).toEqual(['LAST ref-u']);
+  });
+
+  test('reconciliation asks again every interval while the terminal does not answer', async () => {
+    h = await makeHarness({ prepare: seed(stored('u', { st: 'unknown', reconcile: true, ref: 'ref-u' })) });
+    await h.engine.recover();
+    await h.at(60_000);
+    expect(h.terminal.log).toEqual(['LAST ref-u']);
+    await h.at(63_000); // no answer within the answer time
+    expect(h.record('u')).toMatchObject({ st: 'unknown', reconcile: true });
+    h.terminal.onLast = (r, t) => t.result(r, '51', { message: 'declined' });
+    await h.at(123_000);
+    expect(h.terminal.log).toEqual(['LAST ref-u', 'LAST ref-u']);
+    expect(h.record('u')).toMatchObject({ st: 'declined', code: '51', reconcile: false });
+  });
+});
