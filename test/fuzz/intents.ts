@@ -286,7 +286,17 @@ type FieldEdit =
   | { kind: 'dup'; index: number; value: Raw }
   | { kind: 'op'; value: string };
 
+/** Values at and just past each field's limits. */
+const boundaryEditArb: fc.Arbitrary<FieldEdit> = fc.oneof(
+  fc.constantFrom('0', '1', '999999999999', '1000000000000', '-1', '1.5', '999999999999.0').map((value): FieldEdit => ({ kind: 'set', key: 'amount', value })),
+  fc.constantFrom('-1', '0', '35', '36', '37', '36.0', '-0', '0.5').map((value): FieldEdit => ({ kind: 'set', key: 'installment', value })),
+  fc.constantFrom('x'.repeat(64), 'x'.repeat(65), '', 'a b', 'a/b', 'é', 'A.b_c:d-9').map((v): FieldEdit => ({ kind: 'set', key: 'intentId', value: json(v) })),
+  fc.constantFrom('x'.repeat(60), 'x'.repeat(61), '', 'a b', '\x7f', '~!', 'é').map((v): FieldEdit => ({ kind: 'set', key: 'authorizationId', value: json(v) })),
+  fc.constantFrom('x'.repeat(64), 'x'.repeat(65), '', ' ', '\x7f', '\u001f', 'é').map((v): FieldEdit => ({ kind: 'set', key: 'req', value: json(v) })),
+);
+
 const editArb: fc.Arbitrary<FieldEdit> = fc.oneof(
+  { weight: 3, arbitrary: boundaryEditArb },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('set' as const), key: keyArb, value: weirdRawArb }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('drop' as const), index: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('dup' as const), index: fc.nat(), value: weirdRawArb }) },
