@@ -24,6 +24,10 @@ async function waitForLink(client: IntentClient): Promise<void> {
   throw new Error('terminal link did not come up');
 }
 
+function authsOf(stack: Stack, amount: number): number {
+  return (stack.sim?.events ?? []).filter((e) => e.ev === 'rx' && e.cmd === 'AUTH' && e.dup !== true && e.amount === amount).length;
+}
+
 function jsonLines(text: string): Array<Record<string, unknown>> {
   return text.split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
@@ -200,18 +204,62 @@ describe('otcctl with a running otcd', () => {
     }
   });
 
-  test('payments works with otcd stopped, and skips a torn last line', async () => {
-    expect(await stack.daemon.stop()).toBe(0);
+  test('a second Ctrl-C stops waiting (exit 2); the same --intent-id follows the payment again; otcd dying mid-payment is exit 2', async () => {
+    // ...066: the terminal goes silent after the AUTH, so the cancel cannot finish the payment.
+    const id = `ctl-silent-${process.pid}`;
+    const args = ['pay', '--amount', '14066', '--authorization-id', AUTH, '--intent-id', id, ...sock];
+    let interrupts = 0;
+    const first = await runCtl(args, {
+      onStdout: (soFar, child) => {
+        if (interrupts === 0 && /processing/.test(soFar)) {
+          interrupts = 1;
+          child.kill('SIGINT');
+        }
+      },
+      onStderr: (soFar, child) => {
+        if (interrupts === 1 && /cancel sent; otcd says: processing/.test(soFar)) {
+          interrupts = 2;
+          child.kill('SIGINT');
+        }
+      },
+    });
+    expect(interrupts).toBe(2);
+    expect(first.code).toBe(2);
+    expect(first.stderr).toContain(`stopped waiting: the payment ${id} goes on in otcd`);
+    expect(first.stdout.trimEnd().split('\n').pop()).toBe('OUTCOME UNKNOWN: see otcctl payments');
+
+    let killed = false;
+    const again = await runCtl(args, {
+      onStdout: (soFar) => {
+        if (!killed && /processing/.test(soFar)) {
+          killed = true;
+          void stack.daemon.kill();
+        }
+      },
+    });
+    expect(killed).toBe(true);
+    expect(again.code).toBe(2);
+    expect(again.stdout).toMatch(/^ *\S* +processing/m);
+    expect(again.stderr).toContain('lost otcd before the final state');
+    expect(again.stderr).toContain(`--intent-id ${id}`);
+    expect(authsOf(stack, 14066)).toBe(1);
+  });
+
+  test('with otcd dead, payments still reads the ledger and skips a torn last line; status is exit 3', async () => {
     const path = join(stack.stateDir, 'ledger.jsonl');
     await appendFile(path, '{"id":"torn-by-power-loss","st":"appro');
     expect((await readFile(path, 'utf8')).endsWith('"appro')).toBe(true);
-    const r = await runCtl(['payments', '--last', '2', '--state-dir', stack.stateDir]);
-    expect(r.code).toBe(0);
-    expect(r.stdout.trimEnd().split('\n')).toHaveLength(3);
-    expect(r.stdout).not.toContain('torn-by-power-loss');
-    expect(r.stderr).toContain('1 unreadable line(s)');
+    const list = await runCtl(['payments', '--last', '2', '--state-dir', stack.stateDir]);
+    expect(list.code).toBe(0);
+    const rows = list.stdout.trimEnd().split('\n');
+    expect(rows).toHaveLength(3);
+    expect(rows[2]).toMatch(new RegExp(`ctl-silent-${process.pid} +14,066 KRW +0 +processing`));
+    expect(list.stdout).not.toContain('torn-by-power-loss');
+    expect(list.stderr).toContain('1 unreadable line(s)');
+
+    // SIGKILL leaves the socket file behind: nothing listens on it.
     const status = await runCtl(['status', ...sock]);
     expect(status.code).toBe(3);
-    expect(status.stderr).toMatch(/^otcctl: (no socket at|nothing listens on) /);
+    expect(status.stderr).toBe(`otcctl: nothing listens on ${stack.socketPath}: otcd is not running (systemctl status otcd)\n`);
   });
 });

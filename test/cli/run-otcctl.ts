@@ -15,6 +15,8 @@ export interface CtlOptions {
   asNobody?: boolean;
   /** Called with stdout so far on every chunk (e.g. to send a signal at the right moment). */
   onStdout?: (soFar: string, child: ChildProcess) => void;
+  /** The same for stderr. */
+  onStderr?: (soFar: string, child: ChildProcess) => void;
   timeoutMs?: number;
 }
 
@@ -34,7 +36,7 @@ export function runCtl(args: string[], opts: CtlOptions = {}): Promise<CtlResult
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; opts.onStdout?.(stdout, child); });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; opts.onStderr?.(stderr, child); });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
