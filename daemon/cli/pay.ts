@@ -35,6 +35,10 @@ const EXIT_BY_STATE: Record<PaymentState, number | undefined> = {
 const REFUSED_CODES = new Set(['BUSY', 'CONFLICT', 'SHUTTING_DOWN', 'NOT_FOUND']);
 const BAD_REQUEST_CODES = new Set(['BAD_REQUEST', 'LINE_TOO_LONG', 'UNKNOWN_OP']);
 
+/** Our own correlation ids: one pay and at most one cancel per connection. */
+const PAY_REQ = 'pay';
+const CANCEL_REQ = 'cancel';
+
 /** "otcctl-20261127-100000-a1b2c3": sortable, unique enough, within the intentId alphabet. */
 export function generateIntentId(nowMs = Date.now()): string {
   const stamp = new Date(nowMs).toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -102,8 +106,6 @@ type Interrupt = 'SIGINT' | 'SIGTERM';
 export async function runPayment(client: IntentClient, fields: PayRequestFields, output: Output, json: boolean): Promise<number> {
   const { intentId } = fields;
   const render = json ? new JsonRenderer(output) : new TextRenderer(output, fields);
-  const payReq = 'pay';
-  const cancelReq = 'cancel';
   let replied = false;
   let cancelWanted = false;
   let cancelSent = false;
@@ -115,7 +117,7 @@ export async function runPayment(client: IntentClient, fields: PayRequestFields,
     if (cancelSent) return;
     cancelSent = true;
     try {
-      client.sendLine(JSON.stringify({ op: 'cancel', req: cancelReq, intentId }));
+      client.sendLine(JSON.stringify({ op: 'cancel', req: CANCEL_REQ, intentId }));
     } catch {
       // The connection is gone; the close handler below reports it.
     }
@@ -128,7 +130,7 @@ export async function runPayment(client: IntentClient, fields: PayRequestFields,
 
   client.onMessage = (m: DaemonMessage) => {
     render.message(m);
-    if (m.req === payReq) {
+    if (m.req === PAY_REQ) {
       if (m.type === 'error') {
         const err = errorView(m);
         settle(BAD_REQUEST_CODES.has(err?.code ?? '') ? EXIT.USAGE : REFUSED_CODES.has(err?.code ?? '') ? EXIT.NOT_APPROVED : EXIT.UNKNOWN);
@@ -172,7 +174,7 @@ export async function runPayment(client: IntentClient, fields: PayRequestFields,
   });
 
   try {
-    client.sendLine(JSON.stringify({ op: 'pay', req: payReq, ...fields }));
+    client.sendLine(JSON.stringify({ op: 'pay', req: PAY_REQ, ...fields }));
     render.started();
     const code = await Promise.race([finished, closed]);
     ending = true;
@@ -226,7 +228,7 @@ class TextRenderer implements Renderer {
       this.output.err(`otcd: ${this.lastError}`);
       return;
     }
-    if (m.type === 'reply' && m.req === 'cancel') {
+    if (m.type === 'reply' && m.req === CANCEL_REQ) {
       const view = intentView(m.intent);
       if (view) this.output.err(`otcctl: cancel sent; otcd says: ${view.state}`);
       return;
