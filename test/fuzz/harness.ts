@@ -17,7 +17,9 @@ import { OtcdError } from '../../drivers/errors.js';
 /** A parser call slower than this (its case's fastest of a few re-runs) fails the run. */
 export const SLOW_CASE_MS = 50;
 /** Re-runs of a slow case; the fastest counts, so a GC pause is not a failure. */
-const SLOW_RETRIES = 3;
+export const SLOW_RETRIES = 3;
+/** A new slowest call above this is re-timed, so the report shows a repeatable figure, not a GC pause. */
+const RETIME_ABOVE_MS = 1;
 
 /** A broken contract. The message names the rule, the counterexample is printed by the runner. */
 export class PropertyFailure extends Error {
@@ -163,9 +165,10 @@ export function runFuzz<T>(target: FuzzTarget<T>, opts: FuzzOptions): FuzzReport
     counts.slowest = 0;
     target.run(input, counts);
     let took = counts.slowest;
-    if (took > SLOW_CASE_MS) {
-      // Re-time without counting: a GC pause or a busy core is not the parser's fault.
-      for (let i = 0; i < SLOW_RETRIES && took > SLOW_CASE_MS; i++) {
+    if (took > SLOW_CASE_MS || (took > slowestMs && took > RETIME_ABOVE_MS)) {
+      // Re-time without counting: a GC pause or a busy core is not the parser's
+      // fault. The slowest figure reported is the fastest of these re-runs.
+      for (let i = 0; i < SLOW_RETRIES; i++) {
         const timer = new Timer();
         target.run(input, timer);
         took = Math.min(took, timer.slowest);

@@ -1,5 +1,5 @@
 /** Renders a FuzzReport as the runner's table rows and a failure block. */
-import type { FuzzReport } from './harness.js';
+import { SLOW_RETRIES, type FuzzReport } from './harness.js';
 
 const byKey = (rec: Record<string, number>): string =>
   Object.entries(rec).sort(([, a], [, b]) => b - a).map(([k, n]) => `${k} ${n}`).join(', ') || '-';
@@ -12,7 +12,8 @@ export function formatReport(r: FuzzReport): string {
     `  accepted         ${r.accepted} (${byKey(r.acceptedBy)})`,
     `  rejected by code ${Object.values(r.rejectedBy).reduce((a, b) => a + b, 0)} (${byKey(r.rejectedBy)})`,
     `  longest error message ${r.longestMessage} chars`,
-    `  slowest case     ${r.slowestMs.toFixed(2)} ms`,
+    `  slowest call     ${r.slowestMs.toFixed(2)} ms (fastest of ${1 + SLOW_RETRIES} runs of that case)`,
+    `  slowest input    ${r.slowestInput.length > 300 ? `${r.slowestInput.slice(0, 300)}...` : r.slowestInput}`,
     `  total            ${r.totalMs.toFixed(0)} ms`,
   ];
   if (r.failure) {
