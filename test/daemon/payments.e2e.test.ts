@@ -89,6 +89,11 @@ describe('payments with a well-behaved terminal', () => {
     expect(authsFor(stack)).toBe(before);
   });
 
+  test('a terminal timing out upstream (TO) ends unknown, never approved or declined', async () => {
+    const { final } = await pay(client, intentId('to'), 12044);
+    expect(final).toMatchObject({ state: 'unknown', code: 'TERMINAL_TIMEOUT' });
+  });
+
   test('the same pay twice is one payment and one AUTH; other fields are a CONFLICT', async () => {
     const id = intentId('idem');
     await pay(client, id, 13000);
@@ -206,7 +211,7 @@ describe('the 180-second window, shortened to 8 s', () => {
   beforeAll(async () => {
     stack = await startStack({
       simArgs: ['--prog-sent-delay', '100', '--result-delay', '100', '--slow-ms', '30000', '--slow-first', '1'],
-      config: { payment: ['window_s = 8', 'send_margin_s = 3', 'cancel_margin_s = 2', 'max_inquiries = 2', 'payment_limit_s = 40'] },
+      config: { payment: ['window_s = 8', 'send_margin_s = 3', 'cancel_margin_s = 2', 'max_inquiries = 2', 'payment_limit_s = 40', 'result_timeout_s = 3'] },
     });
     client = await stack.connect();
     await waitForLink(client);
@@ -236,6 +241,44 @@ describe('the 180-second window, shortened to 8 s', () => {
     const { final, events } = await pay(client, id, 31077);
     expect(final).toMatchObject({ state: 'expired', code: 'WINDOW_EXPIRED' });
     expect(events.filter((e) => e.state === 'inquiring')).toHaveLength(2);
+  });
+
+  test('a terminal silent after taking the AUTH: CNCL, LAST, then unknown', async () => {
+    const id = intentId('silent');
+    const { final } = await pay(client, id, 31066);
+    expect(final).toMatchObject({ state: 'unknown', code: 'NO_OUTCOME' });
+    const auth = (stack.sim?.events ?? []).find((e) => e.ev === 'rx' && e.cmd === 'AUTH' && e.amount === 31066);
+    const asked = (stack.sim?.events ?? []).filter((e) => e.ev === 'rx' && e.ref === auth?.ref && e.dup !== true).map((e) => e.cmd);
+    expect(asked).toEqual(['AUTH', 'CNCL', 'LAST']);
+  });
+});
+
+describe('the terminal link dropped mid-frame after taking the AUTH', () => {
+  let stack: Stack;
+  let client: IntentClient;
+
+  beforeAll(async () => {
+    stack = await startStack({
+      simArgs: ['--prog-sent-delay', '300', '--result-delay', '300', '--drop-mid-frame'],
+      config: {
+        payment: ['window_s = 8', 'send_margin_s = 3', 'cancel_margin_s = 2', 'result_timeout_s = 3'],
+        terminal: ['reconnect_initial_ms = 200', 'reconnect_max_ms = 1000'],
+      },
+    });
+    client = await stack.connect();
+    await waitForLink(client);
+  });
+  afterAll(async () => {
+    client?.close();
+    await stack?.stop();
+  });
+
+  test('the driver reconnects and the daemon learns the real outcome: approved, one AUTH', async () => {
+    const id = intentId('drop');
+    const { final } = await pay(client, id, 51000);
+    expect(final.state).toBe('approved');
+    expect(authsFor(stack, 51000)).toBe(1);
+    expect(stack.sim?.events.filter((e) => e.ev === 'link-open').length).toBeGreaterThanOrEqual(2);
   });
 });
 
@@ -293,6 +336,23 @@ describe('kill -9 of the daemon, then a restart', () => {
     expect(final.state).toBe('approved');
     expect(authsFor(stack, 42000)).toBe(1);
     await stack.sim?.waitFor((e) => e.ev === 'rx' && e.cmd === 'LAST');
+    client.close();
+  });
+
+  test('killed the moment the AUTH is recorded: at most one AUTH, and the outcome matches what the terminal got', async () => {
+    let client = await stack.connect();
+    await waitForLink(client);
+    const id = intentId('kill-deliv');
+    await client.request(payLine(id, 44000));
+    await client.next((m) => m.type === 'event' && m.intentId === id && m.state === 'delivering', 20_000);
+    await stack.daemon.kill();
+    client.close();
+    client = await restart();
+    const final = await settle(client, id);
+    const auths = authsFor(stack, 44000);
+    expect(auths).toBeLessThanOrEqual(1);
+    if (auths === 0) expect(final).toMatchObject({ state: 'failed', code: 'INTERRUPTED' });
+    else expect(final.state).toBe('approved');
     client.close();
   });
 
