@@ -31,7 +31,7 @@ const LEDGER_COMPACT_AFTER_BYTES = 1 << 20;
 const STUCK_GRACE_MS = 60_000;
 /** A terminal that has not answered PING for this long gets a log line a technician can act on. */
 const PING_SILENCE_WARN_MS = 60_000;
-/** systemd's TimeoutStopSec is 20 s: leave room for the socket and the ledger after the payment. */
+/** Within the 20 s stop budget (the unit allows 30 s): room for the socket and ledger after the payment. */
 export const SHUTDOWN_GRACE_MS = 15_000;
 
 export interface DaemonOptions {
@@ -209,6 +209,7 @@ export class Daemon {
   }
 
   private updateStatus(): void {
+    if (this.stopping) return; // STOPPING's own status line stays
     this.notifier.status(this.statusLine());
   }
 

@@ -15,7 +15,7 @@ import { runCheckConfig } from '../config/check.js';
 import { CONFIG_EXIT_CODE, ConfigError, loadConfig, resolveConfigPath } from '../config/load.js';
 import { isOtcdError } from '../drivers/errors.js';
 import { Daemon } from './daemon.js';
-import { createLogger } from './log.js';
+import { createLogger, detectFormat } from './log.js';
 import { readVersion } from './version.js';
 
 const EX_USAGE = 64;
@@ -65,8 +65,10 @@ async function runDaemon(file: string): Promise<number> {
     config = loadConfig(file);
   } catch (err) {
     if (err instanceof ConfigError) {
-      for (const problem of err.problems) process.stderr.write(`otcd: ${problem}\n`);
-      process.stderr.write(`otcd: not started: fix ${file} (check it with: otcd check-config ${file})\n`);
+      // Under journald, <3> makes these lines priority err, so `journalctl -p err` shows them.
+      const prefix = detectFormat(process.env, process.stderr) === 'journal' ? '<3>' : '';
+      for (const problem of err.problems) process.stderr.write(`${prefix}otcd: ${problem}\n`);
+      process.stderr.write(`${prefix}otcd: not started: fix ${file} (check it with: otcd check-config ${file})\n`);
       return CONFIG_EXIT_CODE;
     }
     throw err;

@@ -156,7 +156,7 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
     const running = this.running;
     if (running) {
       const record = this.deps.ledger.all.get(running.intentId);
-      if (record && (record.st === 'accepted' || record.st === 'inquiring')) running.run?.requestCancel();
+      if (record && (record.st === 'accepted' || record.st === 'inquiring')) running.run?.requestShutdown();
       let timer: Timer | undefined;
       await Promise.race([
         running.done,
@@ -323,7 +323,9 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
       // reads the final event and pays again at once must not get BUSY.
       const timing = this.running?.intentId === intentId ? this.running.run?.timing : undefined;
       if (this.running?.intentId === intentId) this.running = undefined;
-      this.log.info({ intentId, state: record.st, code: record.code, attempt: record.attempt, timingMs: timing }, 'payment final');
+      const level = record.st === 'unknown' ? 'error' : record.st === 'failed' || record.st === 'expired' ? 'warn' : 'info';
+      this.log[level]({ intentId, state: record.st, code: record.code, attempt: record.attempt, timingMs: timing },
+        record.st === 'unknown' ? 'payment final: outcome unknown, reconcile it with the acquirer before charging again' : 'payment final');
       this.emit('final', record);
     }
     if (options.durable === true || final) {

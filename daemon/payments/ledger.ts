@@ -119,13 +119,22 @@ export class Ledger {
    */
   append(change: LedgerChange, options: { durable?: boolean } = {}): Promise<LedgerRecord> {
     const merged = this.merge(change);
-    const line = JSON.stringify(change) + '\n';
+    // A field cleared with `undefined` is written as null, so replay clears it too.
+    const line = JSON.stringify(change, (_key, value: unknown) => (value === undefined ? null : value)) + '\n';
     const durable = options.durable === true || FINAL_STATES.has(merged.st);
     const write = this.queue.then(async () => {
       const handle = this.requireOpen();
-      await handle.write(line);
-      this.bytesWritten += Buffer.byteLength(line);
-      this.appendedSinceCompaction += Buffer.byteLength(line);
+      const bytes = Buffer.from(line, 'utf8');
+      const { size } = await handle.stat();
+      const { bytesWritten } = await handle.write(bytes);
+      if (bytesWritten !== bytes.length) {
+        // A full disk can take part of a line without an error: cut it off, or the
+        // next line would be glued to it and both lost on replay.
+        await handle.truncate(size).catch(() => undefined);
+        throw new Error(`short write (${bytesWritten} of ${bytes.length} bytes): the disk is full`);
+      }
+      this.bytesWritten += bytes.length;
+      this.appendedSinceCompaction += bytes.length;
       if (durable) await handle.datasync();
       if (this.appendedSinceCompaction >= this.opts.compactAfterBytes) await this.compactNow();
     });
@@ -219,12 +228,19 @@ export class Ledger {
 
   private merge(change: LedgerChange): LedgerRecord {
     const previous = this.records.get(change.id);
-    const merged = { ...previous, ...change } as LedgerRecord;
-    if (change.ref !== undefined && !(previous?.refs ?? []).includes(change.ref)) {
-      merged.refs = [...(previous?.refs ?? []), change.ref];
+    const merged = { ...previous, ...change } as Record<string, unknown>;
+    for (const key of Object.keys(merged)) {
+      if (merged[key] === null || merged[key] === undefined) delete merged[key];
     }
-    this.records.set(change.id, merged);
-    return merged;
+    // Every ref ever sent, from earlier changes, a compacted line's list, and this change.
+    const refs = [...(previous?.refs ?? [])];
+    for (const ref of [...(change.refs ?? []), ...(typeof change.ref === 'string' ? [change.ref] : [])]) {
+      if (!refs.includes(ref)) refs.push(ref);
+    }
+    if (refs.length > 0) merged.refs = refs;
+    const record = merged as unknown as LedgerRecord;
+    this.records.set(change.id, record);
+    return record;
   }
 
   private requireOpen(): FileHandle {

@@ -70,6 +70,7 @@ export function newRef(): string {
 
 export class PaymentRun {
   private cancelRequested = false;
+  private stopReason: 'client' | 'shutdown' = 'client';
   private readonly abort = new AbortController();
   private readonly wake = new Set<() => void>();
   /** Monotonic ms after which this payment is stuck (for the watchdog). */
@@ -94,7 +95,17 @@ export class PaymentRun {
 
   /** The client asked to cancel: honoured while the card data has not gone upstream. */
   requestCancel(): void {
+    this.stop('client');
+  }
+
+  /** otcd is stopping: like a cancel, but the payment ends failed INTERRUPTED, not cancelled. */
+  requestShutdown(): void {
+    this.stop('shutdown');
+  }
+
+  private stop(reason: 'client' | 'shutdown'): void {
     if (this.cancelRequested) return;
+    this.stopReason = reason;
     this.cancelRequested = true;
     this.abort.abort();
     for (const wake of this.wake) wake();
@@ -123,7 +134,7 @@ export class PaymentRun {
 
   private async attempt(attempt: number): Promise<AttemptEnd> {
     const { clock, policy, provider, keys } = this.deps;
-    if (this.cancelRequested) return cancelled();
+    if (this.cancelRequested) return this.cancelled();
 
     const keyPair = await keys.take();
     let track2: Buffer | undefined;
@@ -143,8 +154,10 @@ export class PaymentRun {
           deadline: sendBy, signal: this.abort.signal,
         }));
       } catch (err) {
-        if (this.cancelRequested) return cancelled();
-        return { kind: 'final', change: providerFailure(err) };
+        if (this.cancelRequested) return this.cancelled();
+        const change = providerFailure(err);
+        this.log.error({ attempt, code: change.code, resCd: change.resCd }, `payment failed: ${change.message}`);
+        return { kind: 'final', change };
       }
       this.mark('inquiryAnswered');
       try {
@@ -158,10 +171,10 @@ export class PaymentRun {
       }
       keyPair.destroy();
 
-      if (this.cancelRequested) return cancelled();
+      if (this.cancelRequested) return this.cancelled();
       if (clock.now() > sendBy) return { kind: 'window-lost', why: 'the inquiry answered too late to start the AUTH' };
       if (!(await this.waitForLink(sendBy))) {
-        if (this.cancelRequested) return cancelled();
+        if (this.cancelRequested) return this.cancelled();
         return {
           kind: 'final',
           change: { st: 'failed', code: 'TERMINAL_UNAVAILABLE', message: 'the card terminal is not connected; nothing was charged. Check its cable and power' },
@@ -300,7 +313,7 @@ export class PaymentRun {
       return { kind: 'final', change: { st: meaning.state, sent: true, ...meaning.details } };
     }
     // The card data did not go upstream.
-    if (this.cancelRequested) return cancelled();
+    if (this.cancelRequested) return this.cancelled();
     if (meaning.code === 'BY' && !cancelSent) {
       return { kind: 'final', change: { st: 'failed', code: 'TERMINAL_BUSY', message: 'the card terminal is busy with another transaction; nothing was charged' } };
     }
@@ -361,6 +374,13 @@ export class PaymentRun {
     });
   }
 
+  private cancelled(): AttemptEnd {
+    if (this.stopReason === 'shutdown') {
+      return { kind: 'final', change: { st: 'failed', code: 'INTERRUPTED', message: 'otcd was stopped before the card data went upstream; nothing was charged, start a new payment' } };
+    }
+    return { kind: 'final', change: { st: 'cancelled', code: 'CANCELLED', message: 'cancelled by the client before the card data went upstream; nothing was charged' } };
+  }
+
   private mark(milestone: keyof PaymentRun['timing']): void {
     this.timing[milestone] = Math.round((this.deps.clock.now() - this.takenAt) * 1000) / 1000;
   }
@@ -416,9 +436,7 @@ export class RefWatch {
   }
 }
 
-function cancelled(): AttemptEnd {
-  return { kind: 'final', change: { st: 'cancelled', code: 'CANCELLED', message: 'cancelled by the client before the card data went upstream; nothing was charged' } };
-}
+
 
 function unknownOutcome(sent: boolean): Omit<LedgerChange, 'id'> {
   return {
