@@ -40,6 +40,19 @@ export function eucKrByteLength(s: string): number {
   return iconv.encode(s, PROVIDER_CHARSET).length;
 }
 
+/** The longest prefix of `s` that fits `max` bytes in EUC-KR (never splits a character). */
+function truncateToBytes(s: string, max: number): string {
+  let out = '';
+  let bytes = 0;
+  for (const ch of s) {
+    const n = eucKrByteLength(ch);
+    if (bytes + n > max) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}
+
 /** The JSON object in an EUC-KR body, or undefined when the body is not one. */
 export function decodeJsonObject(body: Buffer): Record<string, unknown> | undefined {
   let value: unknown;
@@ -78,7 +91,10 @@ export function parseOtcAnswer(status: number, body: Buffer, authorizationId: st
     throw new ProviderError('HTTP_STATUS', `The provider answered HTTP ${status} without a result code`, { status });
   }
   if (resCd !== SUCCESS_RES_CD) {
-    const resMsg = typeof obj['resMsg'] === 'string' ? obj['resMsg'] : '';
+    // The error's resCd/resMsg travel on into events, the ledger and logs: hold them to the spec's sizes.
+    if (eucKrByteLength(resCd) > ANSWER_MAX_BYTES.resCd) throw badAnswer(`resCd is longer than ${ANSWER_MAX_BYTES.resCd} bytes`);
+    const rawMsg = typeof obj['resMsg'] === 'string' ? obj['resMsg'] : '';
+    const resMsg = eucKrByteLength(rawMsg) > ANSWER_MAX_BYTES.resMsg ? truncateToBytes(rawMsg, ANSWER_MAX_BYTES.resMsg) : rawMsg;
     const shown = resMsg.length > MAX_RES_MSG_IN_MESSAGE ? `${resMsg.slice(0, MAX_RES_MSG_IN_MESSAGE)}...` : resMsg;
     throw new ProviderError('API_ERROR', `The provider refused the inquiry: ${resCd} ${shown}`.trimEnd(), { resCd, resMsg, status });
   }

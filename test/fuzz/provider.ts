@@ -54,6 +54,19 @@ function base64Bytes(s: string): number | undefined {
   return Buffer.from(s, 'base64').length;
 }
 
+function cutToBytes(text: string, max: number): string {
+  if (eucKrBytes(text) <= max) return text;
+  let out = '';
+  let bytes = 0;
+  for (const ch of text) {
+    const n = eucKrBytes(ch);
+    if (bytes + n > max) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}
+
 function expectedFor(input: ProviderInput): Expected {
   const success = input.status >= 200 && input.status <= 299;
   let value: unknown;
@@ -68,8 +81,10 @@ function expectedFor(input: ProviderInput): Expected {
   const resCd = own('resCd');
   if (typeof resCd !== 'string') return { ok: false, code: success ? 'BAD_ANSWER' : 'HTTP_STATUS' };
   if (resCd !== '0000') {
+    // Spec sizes hold on error answers too: resCd <= 4 bytes, resMsg cut to 1000 bytes.
+    if (eucKrBytes(resCd) > LIMITS.resCd) return { ok: false, code: 'BAD_ANSWER' };
     const resMsg = own('resMsg');
-    return { ok: false, code: 'API_ERROR', resCd, resMsg: typeof resMsg === 'string' ? resMsg : '' };
+    return { ok: false, code: 'API_ERROR', resCd, resMsg: typeof resMsg === 'string' ? cutToBytes(resMsg, LIMITS.resMsg) : '' };
   }
   const answer: Partial<OtcAnswer> = {};
   for (const f of FIELDS) {

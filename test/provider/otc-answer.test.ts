@@ -101,3 +101,20 @@ describe('answers that break the spec', () => {
     expect(`${err.message}${JSON.stringify(err)}`).not.toContain(okFields['encOtc'] as string);
   });
 });
+
+describe('error answers are held to the spec sizes (found by fuzzing)', () => {
+  const body = (obj: object): Buffer => iconv.encode(JSON.stringify(obj), 'euc-kr');
+  test('a resCd over 4 bytes is BAD_ANSWER', () => {
+    expect(() => parseOtcAnswer(200, body({ resCd: '9'.repeat(60_000), resMsg: 'x' }), 'AUTH-1')).toThrow(expect.objectContaining({ code: 'BAD_ANSWER' }));
+  });
+  test('a resMsg over 1000 bytes is cut to 1000 bytes without splitting a Korean character', () => {
+    let err: unknown;
+    try {
+      parseOtcAnswer(200, body({ resCd: 'R102', resMsg: '가'.repeat(700) }), 'AUTH-1');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: 'API_ERROR', resCd: 'R102' });
+    expect((err as { resMsg: string }).resMsg).toBe('가'.repeat(500));
+  });
+});
