@@ -5,10 +5,13 @@
 #
 #   npm ci && npm run build          # once, in the repository
 #   sudo scripts/install.sh [--root DIR] [--terminal-usb-id VVVV:PPPP] [--socket-activation] [--no-enable]
+#   scripts/install.sh --stage DIR [--arch ARCH] [--bindir /usr/bin]   (packagers: scripts/build-deb.sh)
 #
 # What goes where:
 #   /opt/otcd/                        dist/ (daemon, drivers, config) + production node_modules
-#   /usr/local/bin/otcd               `otcd check-config`, `otcd --version` for technicians
+#                                     (npm ci --omit=dev; only this architecture's serialport
+#                                     prebuild; no tests, docs, type declarations, source maps)
+#   /usr/local/bin/otcd, otcctl       `otcd check-config`, `otcctl status` for technicians
 #   /usr/lib/systemd/system/          otcd.service, otcd.socket
 #   /usr/lib/sysusers.d/otcd.conf     the otcd system user (in dialout)
 #   /usr/lib/udev/rules.d/99-otcd-terminal.rules   /dev/otcd-terminal (placeholder ids)
@@ -18,6 +21,12 @@
 # Then `systemctl --root enable otcd.service` (and otcd.socket with
 # --socket-activation). Nothing is started: check the configuration first
 # (`otcd check-config`), then `systemctl start otcd`.
+#
+# --stage DIR writes that same tree under DIR and stops there: no user, no
+# owners, no enabling (the Debian package's maintainer scripts do those).
+# --arch picks the serialport prebuild to keep: amd64, arm64 or armhf
+# (default: this machine's). --bindir is where the two commands go
+# (default /usr/local/bin; a package owns /usr/bin instead).
 #
 # Node.js 20 or later must be at /usr/bin/node on the target (Debian's and
 # Raspberry Pi OS's nodejs package, or NodeSource's): the unit runs it by that
@@ -29,6 +38,9 @@ ROOT=/
 USB_ID=""
 ENABLE=1
 SOCKET=0
+STAGE_ONLY=""
+ARCH=""
+BINDIR=/usr/local/bin
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'; exit "${1:-0}"; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
@@ -42,16 +54,95 @@ while [ $# -gt 0 ]; do
     --terminal-usb-id=*) USB_ID=${1#--terminal-usb-id=}; shift ;;
     --socket-activation) SOCKET=1; shift ;;
     --no-enable) ENABLE=0; shift ;;
+    --stage) STAGE_ONLY=${2:?--stage needs a directory}; shift 2 ;;
+    --stage=*) STAGE_ONLY=${1#--stage=}; shift ;;
+    --arch) ARCH=${2:?--arch needs amd64, arm64 or armhf}; shift 2 ;;
+    --arch=*) ARCH=${1#--arch=}; shift ;;
+    --bindir) BINDIR=${2:?--bindir needs a directory}; shift 2 ;;
+    --bindir=*) BINDIR=${1#--bindir=}; shift ;;
     -h|--help) usage 0 ;;
     *) printf 'install.sh: unknown option %s\n\n' "$1" >&2; usage 64 ;;
   esac
 done
 
+[ -f "$REPO/dist/daemon/main.js" ] || die "$REPO/dist is missing: run 'npm ci && npm run build' in $REPO first"
+[ -n "$ARCH" ] || ARCH=$(dpkg --print-architecture 2>/dev/null) || die "--arch is needed where dpkg is not"
+# Debian architecture -> serialport's prebuilds/<platform-arch> folder.
+case "$ARCH" in
+  amd64) PREBUILD=linux-x64 ;;
+  arm64) PREBUILD=linux-arm64 ;;
+  armhf) PREBUILD=linux-arm ;;     # armv6 (Raspberry Pi OS armhf, Pi Zero/1) and armv7
+  *) die "--arch $ARCH: serialport has prebuilds for amd64, arm64 and armhf only" ;;
+esac
+case "$BINDIR" in /*) ;; *) die "--bindir wants an absolute path, got '$BINDIR'" ;; esac
+
+# The whole file tree, under $1, owned by whoever runs this (the caller sets
+# owners): the one place that knows where otcd's files go.
+stage_tree() {
+  local t=$1 app=$1/opt/otcd
+  # 1. The application: compiled code and production dependencies only, from
+  #    the lock file.
+  mkdir -p "$app/dist"
+  cp -a "$REPO/package.json" "$REPO/package-lock.json" "$REPO/LICENSE" "$REPO/README.md" "$app/"
+  local part
+  for part in daemon drivers config; do
+    [ -d "$REPO/dist/$part" ] && cp -a "$REPO/dist/$part" "$app/dist/"
+  done
+  cp -a "$REPO/config/otcd.toml" "$app/otcd.toml.default"
+  # --ignore-scripts: serialport loads its prebuilt binding at run time; no
+  # install script needs to run on the build machine.
+  (cd "$app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error) \
+    || die "npm ci --omit=dev failed (needs the npm registry or a warm npm cache)"
+  prune_app "$app"
+  chmod -R u=rwX,go=rX "$app"
+
+  # 2. The commands a technician types; the service runs the same files.
+  local cmd main
+  for cmd in otcd otcctl; do
+    main=$( [ $cmd = otcd ] && echo main.js || echo otcctl.js )
+    install -D -m 0755 /dev/stdin "$t$BINDIR/$cmd" <<WRAPPER
+#!/bin/sh
+# $cmd for technicians: see '$cmd --help'.
+exec /usr/bin/node /opt/otcd/dist/daemon/$main "\$@"
+WRAPPER
+  done
+
+  # 3. systemd units, the system user, the udev rule, the default configuration.
+  install -D -m 0644 "$REPO/systemd/otcd.service" "$t/usr/lib/systemd/system/otcd.service"
+  install -D -m 0644 "$REPO/systemd/otcd.socket" "$t/usr/lib/systemd/system/otcd.socket"
+  install -D -m 0644 "$REPO/systemd/otcd.sysusers" "$t/usr/lib/sysusers.d/otcd.conf"
+  install -D -m 0644 "$REPO/systemd/99-otcd-terminal.rules" "$t/usr/lib/udev/rules.d/99-otcd-terminal.rules"
+  install -D -m 0640 "$REPO/config/otcd.toml" "$t/etc/otcd/otcd.toml"
+}
+
+# What a kiosk must not carry: other platforms' native bindings (and musl
+# builds: Debian and Raspberry Pi OS are glibc), the binding's C++ sources,
+# source maps, type declarations, packages' tests, examples, benchmarks and
+# docs. Licence files stay.
+prune_app() {
+  local app=$1 nm=$1/node_modules
+  local pb=$nm/@serialport/bindings-cpp/prebuilds
+  [ -d "$pb/$PREBUILD" ] || die "serialport has no $pb/$PREBUILD"
+  find "$pb" -mindepth 1 -maxdepth 1 ! -name "$PREBUILD" -exec rm -rf {} +
+  find "$pb/$PREBUILD" -name '*musl*' -delete
+  rm -rf "$nm/@serialport/bindings-cpp/src" "$nm/@serialport/bindings-cpp/binding.gyp"
+  find "$app" \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.ts.map' \) -type f -delete
+  find "$nm" -mindepth 2 -maxdepth 3 -type d \
+    \( -name test -o -name tests -o -name __tests__ -o -name example -o -name examples \
+       -o -name benchmark -o -name benchmarks -o -name docs -o -name .github \) -prune -exec rm -rf {} +
+  find "$nm" -type f \( -iname '*.md' -o -iname '*.markdown' \) ! -iname 'licen[cs]e*' -delete
+}
+
+if [ -n "$STAGE_ONLY" ]; then
+  mkdir -p "$STAGE_ONLY"
+  stage_tree "$(cd "$STAGE_ONLY" && pwd)"
+  exit 0
+fi
+
 [ "$(id -u)" -eq 0 ] || die "run as root (it writes to /opt, /usr/lib and /etc of $ROOT)"
 [ -d "$ROOT" ] || die "--root $ROOT is not a directory"
 ROOT=$(cd "$ROOT" && pwd)
 R=${ROOT%/}   # "" for /, so "$R/opt" is "/opt"
-[ -f "$REPO/dist/daemon/main.js" ] || die "$REPO/dist is missing: run 'npm ci && npm run build' in $REPO first"
 if [ -n "$USB_ID" ] && ! [[ "$USB_ID" =~ ^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$ ]]; then
   die "--terminal-usb-id wants VVVV:PPPP in hex as lsusb prints it, e.g. 0403:6001; got '$USB_ID'"
 fi
@@ -59,43 +150,27 @@ fi
 
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/otcd-install.XXXXXX")
 trap 'rm -rf "$STAGE"' EXIT
+T=$STAGE/tree
 
-# 1. The application: compiled code and production dependencies only, from
-#    the lock file (npm ci --omit=dev), staged and then swapped in whole so a
-#    failed install leaves the previous version running.
-say "staging /opt/otcd"
-mkdir -p "$STAGE/otcd/dist"
-cp -a "$REPO/package.json" "$REPO/package-lock.json" "$REPO/LICENSE" "$REPO/README.md" "$STAGE/otcd/"
-for part in daemon drivers config; do
-  [ -d "$REPO/dist/$part" ] && cp -a "$REPO/dist/$part" "$STAGE/otcd/dist/"
-done
-cp -a "$REPO/config/otcd.toml" "$STAGE/otcd/otcd.toml.default"
-# --ignore-scripts: serialport loads its prebuilt binding at run time; no
-# install script needs to run on the build machine.
-(cd "$STAGE/otcd" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error) \
-  || die "npm ci --omit=dev failed (needs the npm registry or a warm npm cache)"
-chmod -R u=rwX,go=rX "$STAGE/otcd"
-
+# 1. The application, staged and then swapped in whole so a failed install
+#    leaves the previous version running.
+say "staging /opt/otcd ($ARCH)"
+stage_tree "$T"
 mkdir -p "$R/opt"
 rm -rf "$R/opt/otcd.new" "$R/opt/otcd.old"
-cp -a "$STAGE/otcd" "$R/opt/otcd.new"
+cp -a "$T/opt/otcd" "$R/opt/otcd.new"
 chown -R 0:0 "$R/opt/otcd.new"
 [ -e "$R/opt/otcd" ] && mv "$R/opt/otcd" "$R/opt/otcd.old"
 mv "$R/opt/otcd.new" "$R/opt/otcd"
 rm -rf "$R/opt/otcd.old"
-
-install -D -m 0755 /dev/stdin "$R/usr/local/bin/otcd" <<'WRAPPER'
-#!/bin/sh
-# otcd's command line (check-config, --version); the service runs the same file.
-exec /usr/bin/node /opt/otcd/dist/daemon/main.js "$@"
-WRAPPER
+for cmd in otcd otcctl; do install -D -m 0755 "$T$BINDIR/$cmd" "$R$BINDIR/$cmd"; done
 
 # 2. systemd units, the system user, the udev rule.
 say "installing units, sysusers.d and udev rule"
-install -D -m 0644 "$REPO/systemd/otcd.service" "$R/usr/lib/systemd/system/otcd.service"
-install -D -m 0644 "$REPO/systemd/otcd.socket" "$R/usr/lib/systemd/system/otcd.socket"
-install -D -m 0644 "$REPO/systemd/otcd.sysusers" "$R/usr/lib/sysusers.d/otcd.conf"
-install -D -m 0644 "$REPO/systemd/99-otcd-terminal.rules" "$R/usr/lib/udev/rules.d/99-otcd-terminal.rules"
+for f in usr/lib/systemd/system/otcd.service usr/lib/systemd/system/otcd.socket \
+         usr/lib/sysusers.d/otcd.conf usr/lib/udev/rules.d/99-otcd-terminal.rules; do
+  install -D -m 0644 "$T/$f" "$R/$f"
+done
 if [ -n "$USB_ID" ]; then
   vid=${USB_ID%%:*}; pid=${USB_ID##*:}
   mkdir -p "$R/etc/udev/rules.d"
@@ -119,7 +194,7 @@ mkdir -p "$R/etc/otcd"
 if [ -e "$R/etc/otcd/otcd.toml" ]; then
   say "keeping the existing /etc/otcd/otcd.toml (the new default is /opt/otcd/otcd.toml.default)"
 else
-  install -m 0640 "$REPO/config/otcd.toml" "$R/etc/otcd/otcd.toml"
+  install -m 0640 "$T/etc/otcd/otcd.toml" "$R/etc/otcd/otcd.toml"
   gid=$(awk -F: '$1 == "otcd" { print $3 }' "$R/etc/group")
   chown "0:${gid:?no otcd group in $R/etc/group}" "$R/etc/otcd/otcd.toml"
   say "installed the default /etc/otcd/otcd.toml: set [provider] base_url and [terminal] address"
