@@ -7,7 +7,7 @@
  * `pay` line on the intent socket, and the events as they come. Exits 0 when
  * the payment is approved. Everything it started, it stops.
  */
-import { startStack, type Stack } from './lib/stack.js';
+import { startStack, waitForTerminalLink, type Stack } from './lib/stack.js';
 
 const dim = (s: string): string => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
@@ -22,7 +22,7 @@ async function main(): Promise<number> {
     console.log(`otcd socket        ${stack.socketPath}`);
 
     const client = await stack.connect();
-    await waitForTerminal(client);
+    await waitForTerminalLink(client, 15_000);
     const intentId = `demo-${Date.now()}`;
     const pay = { op: 'pay', req: 'demo-1', intentId, authorizationId: 'DEMO-AUTH-0001', amount: 12000, installment: 0 };
     console.log(`\nkiosk -> otcd  ${JSON.stringify(pay)}`);
@@ -41,18 +41,6 @@ async function main(): Promise<number> {
   } finally {
     await stack?.stop();
   }
-}
-
-/** The daemon starts before its terminal link is up; a kiosk app would wait too. */
-async function waitForTerminal(client: import('../daemon/client/intent-client.js').IntentClient): Promise<void> {
-  const until = Date.now() + 15_000;
-  while (Date.now() < until) {
-    const reply = await client.request({ op: 'health' });
-    const health = reply.health as { terminal?: { link?: string } } | undefined;
-    if (health?.terminal?.link === 'up') return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('the terminal simulator did not come up within 15 s');
 }
 
 main().then(

@@ -10,7 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LEDGER_FILE, type LedgerRecord } from '../payments/ledger.js';
+import { LEDGER_FILE, replayLedger, type LedgerRecord } from '../payments/ledger.js';
 import { PAYMENT_STATES, type PaymentState } from '../payments/model.js';
 import { CliError } from './errors.js';
 import { EXIT } from './exit-codes.js';
@@ -34,34 +34,9 @@ export async function readLedger(stateDir: string): Promise<LedgerSnapshot> {
   return { path, ...parseLedger(text) };
 }
 
-/** Replays change lines, merged per `id`; the same rules as the daemon's Ledger. */
+/** Replays change lines with the daemon's own reader; keeps the records otcctl can print. */
 export function parseLedger(text: string): { records: LedgerRecord[]; skippedLines: number } {
-  const merged = new Map<string, Partial<LedgerRecord> & { id: string }>();
-  let skippedLines = 0;
-  for (const line of text.split('\n')) {
-    if (line.length === 0) continue;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(line);
-    } catch {
-      skippedLines++;
-      continue;
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      skippedLines++;
-      continue;
-    }
-    const change = parsed as Record<string, unknown>;
-    if (typeof change.id !== 'string') {
-      if (change.v !== 1) skippedLines++;
-      continue;
-    }
-    const previous = merged.get(change.id);
-    const record = { ...previous, ...(change as Partial<LedgerRecord> & { id: string }) };
-    // As the daemon's merge: `refs` collects every ref sent (change lines carry only `ref`).
-    if (typeof change.ref === 'string' && !(previous?.refs ?? []).includes(change.ref)) record.refs = [...(previous?.refs ?? []), change.ref];
-    merged.set(change.id, record);
-  }
+  const { records: merged, skippedLines } = replayLedger(text);
   const records = [...merged.values()].filter(isRecord);
   // Map order is first appearance; sort (stably) by creation time in case compaction reordered.
   records.sort((a, b) => a.created - b.created);

@@ -205,21 +205,8 @@ export class Ledger {
   }
 
   private replay(text: string): void {
-    for (const line of text.split('\n')) {
-      if (line.length === 0) continue;
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(line);
-      } catch {
-        this.skippedLines++;
-        continue;
-      }
-      if (!isChange(parsed)) {
-        if (!isHeader(parsed)) this.skippedLines++;
-        continue;
-      }
-      this.merge(parsed);
-    }
+    const { skippedLines } = replayLedger(text, this.records);
+    this.skippedLines += skippedLines;
     if (this.skippedLines > 0) {
       this.opts.logger.warn({ skipped: this.skippedLines, path: this.path },
         'payment ledger had unreadable lines (a torn write after power loss?); they were skipped and will be compacted away');
@@ -227,26 +214,55 @@ export class Ledger {
   }
 
   private merge(change: LedgerChange): LedgerRecord {
-    const previous = this.records.get(change.id);
-    const merged = { ...previous, ...change } as Record<string, unknown>;
-    for (const key of Object.keys(merged)) {
-      if (merged[key] === null || merged[key] === undefined) delete merged[key];
-    }
-    // Every ref ever sent, from earlier changes, a compacted line's list, and this change.
-    const refs = [...(previous?.refs ?? [])];
-    for (const ref of [...(change.refs ?? []), ...(typeof change.ref === 'string' ? [change.ref] : [])]) {
-      if (!refs.includes(ref)) refs.push(ref);
-    }
-    if (refs.length > 0) merged.refs = refs;
-    const record = merged as unknown as LedgerRecord;
-    this.records.set(change.id, record);
-    return record;
+    return mergeChange(this.records, change);
   }
 
   private requireOpen(): FileHandle {
     if (!this.handle) throw new LedgerError('STORAGE_ERROR', 'the payment ledger is not open');
     return this.handle;
   }
+}
+
+/**
+ * Replays ledger text into `into` (merged per id, in first-appearance order).
+ * The one reading of the format: the daemon and `otcctl payments` both use it.
+ */
+export function replayLedger(text: string, into = new Map<string, LedgerRecord>()): { records: Map<string, LedgerRecord>; skippedLines: number } {
+  let skippedLines = 0;
+  for (const line of text.split('\n')) {
+    if (line.length === 0) continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      skippedLines++;
+      continue;
+    }
+    if (!isChange(parsed)) {
+      if (!isHeader(parsed)) skippedLines++;
+      continue;
+    }
+    mergeChange(into, parsed);
+  }
+  return { records: into, skippedLines };
+}
+
+/** Merges one change line into its payment's record: null clears a field, refs accumulate. */
+function mergeChange(records: Map<string, LedgerRecord>, change: LedgerChange): LedgerRecord {
+  const previous = records.get(change.id);
+  const merged = { ...previous, ...change } as Record<string, unknown>;
+  for (const key of Object.keys(merged)) {
+    if (merged[key] === null || merged[key] === undefined) delete merged[key];
+  }
+  // Every ref ever sent, from earlier changes, a compacted line's list, and this change.
+  const refs = [...(previous?.refs ?? [])];
+  for (const ref of [...(Array.isArray(change.refs) ? change.refs : []), ...(typeof change.ref === 'string' ? [change.ref] : [])]) {
+    if (!refs.includes(ref)) refs.push(ref);
+  }
+  if (refs.length > 0) merged.refs = refs;
+  const record = merged as unknown as LedgerRecord;
+  records.set(change.id, record);
+  return record;
 }
 
 function isDone(record: LedgerRecord): boolean {

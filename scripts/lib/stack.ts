@@ -153,3 +153,15 @@ export async function waitForSocket(socketPath: string, daemon: DaemonProcess, t
   }
   throw new Error(`otcd's socket ${socketPath} did not come up within ${timeoutMs} ms:\n${daemon.log.join('\n')}`);
 }
+
+/** Resolves once otcd reports its terminal link up; a kiosk app starting with the daemon waits the same way. */
+export async function waitForTerminalLink(client: IntentClient, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const reply = await client.request({ op: 'health' });
+    const health = reply.health as { terminal?: { link?: string } } | undefined;
+    if (health?.terminal?.link === 'up') return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`otcd's terminal link did not come up within ${timeoutMs} ms`);
+}

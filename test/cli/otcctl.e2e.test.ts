@@ -8,21 +8,11 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { chmod, appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IntentClient } from '../../daemon/client/intent-client.js';
-import { startStack, type Stack } from '../../scripts/lib/stack.js';
+import { startStack, type Stack, waitForTerminalLink } from '../../scripts/lib/stack.js';
 import { runCtl } from './run-otcctl.js';
 
 const FULL_PAN = '9410123456789012';
 const AUTH = 'AUTH-OTCCTL-0001';
-
-async function waitForLink(client: IntentClient): Promise<void> {
-  const until = Date.now() + 20_000;
-  while (Date.now() < until) {
-    const reply = await client.request({ op: 'health' });
-    if ((reply.health as { terminal: { link: string } }).terminal.link === 'up') return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('terminal link did not come up');
-}
 
 function authsOf(stack: Stack, amount: number): number {
   return (stack.sim?.events ?? []).filter((e) => e.ev === 'rx' && e.cmd === 'AUTH' && e.dup !== true && e.amount === amount).length;
@@ -40,7 +30,7 @@ describe('otcctl with a running otcd', () => {
   beforeAll(async () => {
     stack = await startStack({ simArgs: ['--prog-sent-delay', '100', '--result-delay', '100'] });
     client = await stack.connect();
-    await waitForLink(client);
+    await waitForTerminalLink(client);
     sock = ['--socket', stack.socketPath];
   });
   afterAll(async () => {

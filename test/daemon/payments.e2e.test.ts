@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DaemonMessage, IntentClient } from '../../daemon/client/intent-client.js';
-import { startStack, startDaemon, waitForSocket, type Stack } from '../../scripts/lib/stack.js';
+import { startStack, startDaemon, waitForSocket, type Stack, waitForTerminalLink } from '../../scripts/lib/stack.js';
 
 let seq = 0;
 function intentId(label: string): string {
@@ -21,16 +21,6 @@ function payLine(id: string, amount = 12000, authorizationId = 'AUTH-E2E-0001'):
 
 function authsFor(stack: Stack, amount?: number): number {
   return (stack.sim?.events ?? []).filter((e) => e.ev === 'rx' && e.cmd === 'AUTH' && e.dup !== true && (amount === undefined || e.amount === amount)).length;
-}
-
-async function waitForLink(client: IntentClient): Promise<void> {
-  const until = Date.now() + 20_000;
-  while (Date.now() < until) {
-    const reply = await client.request({ op: 'health' });
-    if ((reply.health as { terminal: { link: string } }).terminal.link === 'up') return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('terminal link did not come up');
 }
 
 async function pay(client: IntentClient, id: string, amount?: number, authorizationId?: string): Promise<{ reply: DaemonMessage; final: DaemonMessage; events: DaemonMessage[] }> {
@@ -53,7 +43,7 @@ describe('payments with a well-behaved terminal', () => {
   beforeAll(async () => {
     stack = await startStack({ simArgs: ['--prog-sent-delay', '100', '--result-delay', '100'] });
     client = await stack.connect();
-    await waitForLink(client);
+    await waitForTerminalLink(client);
   });
   afterAll(async () => {
     client?.close();
@@ -162,7 +152,7 @@ describe('cancel', () => {
       standinArgs: ['--slow-ms', '3000'],
     });
     client = await stack.connect();
-    await waitForLink(client);
+    await waitForTerminalLink(client);
   });
   afterAll(async () => {
     client?.close();
@@ -214,7 +204,7 @@ describe('the 180-second window, shortened to 8 s', () => {
       config: { payment: ['window_s = 8', 'send_margin_s = 3', 'cancel_margin_s = 2', 'max_inquiries = 2', 'payment_limit_s = 40', 'result_timeout_s = 3'] },
     });
     client = await stack.connect();
-    await waitForLink(client);
+    await waitForTerminalLink(client);
   });
   afterAll(async () => {
     client?.close();
@@ -266,7 +256,7 @@ describe('the terminal link dropped mid-frame after taking the AUTH', () => {
       },
     });
     client = await stack.connect();
-    await waitForLink(client);
+    await waitForTerminalLink(client);
   });
   afterAll(async () => {
     client?.close();
@@ -311,7 +301,7 @@ describe('kill -9 of the daemon, then a restart', () => {
 
   test('killed while inquiring: failed INTERRUPTED after restart, no AUTH', async () => {
     let client = await stack.connect();
-    await waitForLink(client);
+    await waitForTerminalLink(client);
     const id = intentId('kill-inq');
     const auths = authsFor(stack);
     await client.request(payLine(id, 41000, 'SCN-slow-1'));
@@ -326,7 +316,7 @@ describe('kill -9 of the daemon, then a restart', () => {
 
   test('killed while the terminal processes: LAST after restart gives the real outcome, one AUTH', async () => {
     let client = await stack.connect();
-    await waitForLink(client);
+    await waitForTerminalLink(client);
     const id = intentId('kill-proc');
     await client.request(payLine(id, 42000));
     await client.next((m) => m.type === 'event' && m.intentId === id && m.state === 'processing', 20_000);
@@ -341,7 +331,7 @@ describe('kill -9 of the daemon, then a restart', () => {
 
   test('killed the moment the AUTH is recorded: at most one AUTH, and the outcome matches what the terminal got', async () => {
     let client = await stack.connect();
-    await waitForLink(client);
+    await waitForTerminalLink(client);
     const id = intentId('kill-deliv');
     await client.request(payLine(id, 44000));
     await client.next((m) => m.type === 'event' && m.intentId === id && m.state === 'delivering', 20_000);
@@ -358,7 +348,7 @@ describe('kill -9 of the daemon, then a restart', () => {
 
   test('killed after the final state: the outcome survives', async () => {
     let client = await stack.connect();
-    await waitForLink(client);
+    await waitForTerminalLink(client);
     const id = intentId('kill-final');
     await pay(client, id, 43000);
     client.close();
