@@ -149,8 +149,13 @@ export function createLogger(opts: CreateLoggerOptions): Logger {
   );
 }
 
-/** journald if our output is the stream it handed us, a TTY's pretty lines, else JSON. */
+/**
+ * $OTCD_LOG_FORMAT (journal, pretty or json) when set; else journald if our
+ * output is the stream it handed us, a TTY's pretty lines, else JSON.
+ */
 export function detectFormat(env: NodeJS.ProcessEnv, out: unknown): LogFormat {
+  const forced = env.OTCD_LOG_FORMAT;
+  if (forced === 'journal' || forced === 'pretty' || forced === 'json') return forced;
   const fd = typeof (out as { fd?: unknown }).fd === 'number' ? (out as { fd: number }).fd : undefined;
   if (fd !== undefined && env.JOURNAL_STREAM) {
     try {

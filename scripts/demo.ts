@@ -16,7 +16,7 @@ async function main(): Promise<number> {
   console.log(bold('otcd demo: provider stand-in + terminal simulator + otcd, one payment'));
   let stack: Stack | undefined;
   try {
-    stack = await startStack({ onDaemonLog: (line) => console.log(dim(`  [otcd] ${line}`)) });
+    stack = await startStack({ logFormat: 'pretty', onDaemonLog: (line) => console.log(dim(`  [otcd] ${line}`)) });
     console.log(`provider stand-in  ${stack.standin.baseUrl}`);
     console.log(`terminal simulator tcp://127.0.0.1:${stack.sim?.tcpPort}`);
     console.log(`otcd socket        ${stack.socketPath}`);

@@ -22,6 +22,8 @@ export interface StackOptions {
   /** Where the daemon's stderr goes; default: kept in `daemonLog`. */
   onDaemonLog?: (line: string) => void;
   logLevel?: string;
+  /** The daemon's log format (OTCD_LOG_FORMAT); JSON lines by default, which tests parse. */
+  logFormat?: 'pretty' | 'json';
 }
 
 export interface Stack {
@@ -57,7 +59,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const configPath = join(dir, 'otcd.toml');
     const address = opts.terminalAddress ?? `tcp://127.0.0.1:${sim?.tcpPort}`;
     await writeFile(configPath, stackConfig({ dir, socketPath, stateDir, baseUrl: standin.baseUrl, caFile: standin.caFile, address, opts }));
-    const daemon = startDaemon(configPath, opts.onDaemonLog);
+    const daemon = startDaemon(configPath, opts.onDaemonLog, opts.logFormat);
     await waitForSocket(socketPath, daemon);
     return {
       dir, socketPath, stateDir, configPath, standin, sim, daemon,
@@ -109,10 +111,10 @@ ${extra('payment')}
 }
 
 /** Starts `node dist/daemon/main.js --config FILE`. */
-export function startDaemon(configPath: string, onLog?: (line: string) => void): DaemonProcess {
+export function startDaemon(configPath: string, onLog?: (line: string) => void, logFormat: 'pretty' | 'json' = 'json'): DaemonProcess {
   const child = spawn(process.execPath, [join(repoRoot(), 'dist', 'daemon', 'main.js'), '--config', configPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NOTIFY_SOCKET: '', JOURNAL_STREAM: '' },
+    env: { ...process.env, NOTIFY_SOCKET: '', JOURNAL_STREAM: '', OTCD_LOG_FORMAT: logFormat },
   });
   const log: string[] = [];
   let partial = '';
