@@ -170,7 +170,7 @@ async function main(): Promise<void> {
       const ledgerPerPayment = ((await stat(ledgerPath)).size - ledger0) / sample;
       const memAt: Array<{ n: number; mem: Memory }> = [];
       for (const checkpoint of opts.checkpoints) {
-        log(`payments ${done + 1}..${checkpoint}`);
+        if (checkpoint > done) log(`payments ${done + 1}..${checkpoint}`);
         await pay(client, done, checkpoint, { runId, waitForKey: true });
         done = checkpoint;
         await sleep(500);
