@@ -1,6 +1,6 @@
 /** The benchmark's one table, its verdicts, and the closing note on misses. */
 import { readFileSync } from 'node:fs';
-import { arch, cpus, release } from 'node:os';
+import { arch, cpus, loadavg, release } from 'node:os';
 
 export interface Row {
   figure: string;
@@ -35,6 +35,7 @@ export function header(): string {
   return [
     `otcd benchmark, ${new Date().toISOString()}`,
     `node ${process.version}, ${process.platform} ${arch()} (kernel ${release()}), CPU ${model} x ${cpus().length}`,
+    `load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the machine skews every figure, otcd's and the baseline's alike)`,
   ].join('\n');
 }
 
