@@ -82,11 +82,15 @@ build_one() {
   } | gzip -9n > "$doc/changelog.Debian.gz"
   install -m 0644 "$REPO/scripts/deb/lintian-overrides" "$t/usr/share/lintian/overrides/otcd"
 
-  # Control area.
+  # Control area. The serialport binding is the one compiled file: the C
+  # library it needs is the newest GLIBC_2.x symbol version it references
+  # (read from the file, as dpkg-shlibdeps would, without a cross toolchain).
   mkdir -p "$t/DEBIAN"
-  local kib
+  local kib glibc
   kib=$(du -sk --exclude=DEBIAN "$t" | cut -f1)
-  sed -e "s/@VERSION@/$DEBVERSION/" -e "s/@ARCH@/$arch/" -e "s/@INSTALLED_SIZE@/$kib/" \
+  glibc=$(find "$t/opt/otcd/node_modules" -name '*.node' -exec grep -aoh 'GLIBC_2\.[0-9]*' {} + | sed 's/^GLIBC_//' | sort -uV | tail -1)
+  [ -n "$glibc" ] || die "no GLIBC symbol version in the $arch binding"
+  sed -e "s/@VERSION@/$DEBVERSION/" -e "s/@ARCH@/$arch/" -e "s/@INSTALLED_SIZE@/$kib/" -e "s/@LIBC@/$glibc/" \
       -e "s|@MAINTAINER@|$MAINTAINER|" "$REPO/scripts/deb/control" > "$t/DEBIAN/control"
   install -m 0644 "$REPO/scripts/deb/conffiles" "$t/DEBIAN/conffiles"
   local s

@@ -95,6 +95,7 @@ stage_tree() {
     || die "npm ci --omit=dev failed (needs the npm registry or a warm npm cache)"
   prune_app "$app"
   chmod -R u=rwX,go=rX "$app"
+  chmod 0755 "$app/dist/daemon/main.js" "$app/dist/daemon/otcctl.js"
 
   # 2. The commands a technician types; the service runs the same files.
   local cmd main
@@ -131,6 +132,11 @@ prune_app() {
     \( -name test -o -name tests -o -name __tests__ -o -name example -o -name examples \
        -o -name benchmark -o -name benchmarks -o -name docs -o -name .github \) -prune -exec rm -rf {} +
   find "$nm" -type f \( -iname '*.md' -o -iname '*.markdown' \) ! -iname 'licen[cs]e*' -delete
+  # Packages' own dotfiles (lint, CI, VCS settings) and doc-site pages; not
+  # node_modules/.bin or npm's .package-lock.json one level up.
+  find "$nm" -mindepth 2 -maxdepth 3 -name '.*' -prune -exec rm -rf {} +
+  find "$nm" -mindepth 2 -maxdepth 3 -type f -name '*.html' -delete
+  rm -rf "$nm/node-addon-api/tools"
 }
 
 if [ -n "$STAGE_ONLY" ]; then
