@@ -32,7 +32,8 @@ finish() { printf '%d passed, %d failed\n' "$PASSED" "$FAILED"; [ "$FAILED" -eq 
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/otcd-deb-test.XXXXXX")
 # lib.sh's EXIT trap powers the container off; this one runs after it.
-cleanup_work() { rm -rf "$WORK"; }
+# --one-file-system: never through a mount left behind by the image-build step.
+cleanup_work() { umount "$WORK/image/root/proc" "$WORK/image/root/dev" "$WORK/image/root" 2>/dev/null; rm -rf --one-file-system "$WORK"; }
 
 # ---- the packages ---------------------------------------------------------
 VERSION=$(node -p 'require("./package.json").version')
@@ -60,6 +61,25 @@ EOF
 dpkg-deb --root-owner-group --build "$WORK/nodejs" "$WORK/debs/nodejs-hostbind.deb" >/dev/null
 
 ROOTFS=$(scripts/nspawn/build-rootfs.sh) || { fail "build the root file system"; cleanup_work; finish; }
+# ---- an image build: dpkg -i in a chroot, no systemd running ---------------
+# The vendor's case: the package goes into an image before it ever boots. A
+# throw-away overlay on the cached root, so the cache stays as built.
+IMG=$WORK/image
+mkdir -p "$IMG/upper" "$IMG/work" "$IMG/root"
+if mount -t overlay overlay -o "lowerdir=$ROOTFS,upperdir=$IMG/upper,workdir=$IMG/work" "$IMG/root" \
+   && mount --bind /dev "$IMG/root/dev" && mount -t proc proc "$IMG/root/proc"; then
+  mkdir -p "$IMG/root/debs" && cp "$WORK/debs/nodejs-hostbind.deb" "$WORK/debs/otcd_${VERSION}-1_amd64.deb" "$IMG/root/debs/"
+  img_out=$(chroot "$IMG/root" sh -c "dpkg -i /debs/nodejs-hostbind.deb /debs/otcd_${VERSION}-1_amd64.deb </dev/null 2>&1 &&
+    echo \"state \$(systemctl is-enabled otcd.service) \$(stat -c '%a %U %G' /etc/otcd/otcd.toml) \$(id -nG otcd)\"" 2>&1)
+  if grep -q '^state enabled 640 root otcd otcd dialout$' <<<"$img_out"; then
+    pass "image build: dpkg -i in a chroot enables otcd, creates the user, sets the configuration's owner"
+  else
+    fail "image build: dpkg -i in a chroot"; echo "$img_out" | tail -5
+  fi
+else
+  fail "image build: overlay mount of $ROOTFS"
+fi
+umount "$IMG/root/proc" "$IMG/root/dev" "$IMG/root" 2>/dev/null
 nspawn_boot "$ROOTFS" "otcd-deb-$$" --bind-ro="$REPO":/src --bind-ro="$WORK/debs":/debs \
   || { fail "boot systemd under systemd-nspawn"; cleanup_work; finish; }
 trap 'nspawn_cleanup; cleanup_work' EXIT
@@ -96,6 +116,7 @@ check "otcd.service is enabled and not started by the install" \
 check "otcd.socket is not enabled" test "$(ct systemctl is-enabled otcd.socket)" = disabled
 check "the configuration is root:otcd 0640 ($(ct stat -c '%a %U %G' /etc/otcd/otcd.toml))" \
   test "$(ct stat -c '%a %U %G' /etc/otcd/otcd.toml)" = "640 root otcd"
+check "a stat override keeps it root:otcd 0640 across upgrades" test "$(ct dpkg-statoverride --list /etc/otcd/otcd.toml)" = "root otcd 640 /etc/otcd/otcd.toml"
 check "dpkg lists /etc/otcd/otcd.toml as a conffile" bash -c "nsenter -t $CT_PID -a dpkg-query -W -f '\${Conffiles}' otcd | grep -q '/etc/otcd/otcd.toml'"
 verify_err=$(ct systemd-analyze verify otcd.service otcd.socket 2>&1 >/dev/null)
 check "systemd-analyze verify of the installed units: no warnings${verify_err:+ ($verify_err)}" test -z "$verify_err"
