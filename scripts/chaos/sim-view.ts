@@ -1,0 +1,50 @@
+/**
+ * What the terminal simulator saw, from its event lines: the AUTHs per ref
+ * and the outcome it decided per ref. This is the ground truth the chaos run
+ * judges the daemon's answers against.
+ */
+import type { SimEvent } from '../../test/support/terminal-sim.js';
+
+export interface SimView {
+  /** ref -> AUTH frames acted on (not link-level retransmissions). */
+  authsByRef: Map<string, number>;
+  /** ref -> amount of its first AUTH. */
+  amountByRef: Map<string, number>;
+  /** ref -> the one outcome the terminal decided (00, 51, TO, BY, CN, ...). */
+  outcomeByRef: Map<string, string>;
+  /** ref -> latest stage (RCVD, SENT). */
+  stageByRef: Map<string, string>;
+}
+
+export function simView(events: readonly SimEvent[]): SimView {
+  const view: SimView = { authsByRef: new Map(), amountByRef: new Map(), outcomeByRef: new Map(), stageByRef: new Map() };
+  for (const e of events) {
+    if (e.ev === 'rx' && e.cmd === 'AUTH' && e.dup !== true && typeof e.ref === 'string') {
+      view.authsByRef.set(e.ref, (view.authsByRef.get(e.ref) ?? 0) + 1);
+      if (!view.amountByRef.has(e.ref) && typeof e.amount === 'number') view.amountByRef.set(e.ref, e.amount);
+    } else if (e.ev === 'outcome' && typeof e.ref === 'string' && typeof e.code === 'string') {
+      if (!view.outcomeByRef.has(e.ref)) view.outcomeByRef.set(e.ref, e.code);
+    } else if (e.ev === 'stage' && typeof e.ref === 'string' && typeof e.stage === 'string') {
+      view.stageByRef.set(e.ref, e.stage);
+    }
+  }
+  return view;
+}
+
+/** Outcome codes that mean the card may have been charged. */
+export const CHARGED_OR_MAYBE = new Set(['00', '51', 'TO']);
+
+/**
+ * The daemon's final state that matches a terminal outcome when the daemon
+ * learned it (live or by LAST): 00 approved, 51 declined, TO unknown; the
+ * codes that say the card data never went upstream end a payment failed,
+ * cancelled or expired (or a fresh attempt follows).
+ */
+export function stateForOutcome(code: string): string[] {
+  switch (code) {
+    case '00': return ['approved'];
+    case 'TO': return ['unknown'];
+    case 'BY': case 'CN': case 'NF': case 'IV': return ['failed', 'cancelled', 'expired'];
+    default: return ['declined'];
+  }
+}
