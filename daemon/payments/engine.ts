@@ -93,12 +93,16 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
     if (this.running) {
       throw new IntentError('BUSY', `payment ${this.running.intentId} is still running; wait for its final event (one terminal, one payment at a time)`);
     }
-    // Merged into the ledger synchronously, so a second `pay` on the next tick already sees it;
-    // the write itself is awaited by the run's next (durable) change.
+    // Merged into the ledger synchronously (and the run slot taken), so a second `pay`
+    // on the next tick already sees it. The reply waits until the line is written: a
+    // client that heard `accepted` finds the payment after a crash of otcd. (It is not
+    // fsynced: the AUTH's own fsync, before anything can be charged, carries it to the
+    // medium; a power cut before that loses only a payment that charged nothing.)
+    // A write that fails (disk full) still gets a reply: the run then ends the payment
+    // STORAGE_ERROR before anything is sent, and the client hears that as its final event.
     const accepted = this.change(params.intentId, {
       st: 'accepted', created: this.deps.clock.wallNow(), amount: params.amount, inst: params.installment, authHash, attempt: 0,
     });
-    accepted.catch((err: unknown) => this.log.error({ err: errorSummary(err) }, 'cannot write the payment ledger'));
     const subscription = this.subscribe(this.requireRecord(params.intentId), listener);
     const run = new PaymentRun({
       terminal: this.deps.terminal, provider: this.deps.provider, keys: this.deps.keys,
@@ -106,7 +110,8 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
       record: (change, options) => this.change(params.intentId, change, options),
     }, params);
     this.log.info({ intentId: params.intentId, amount: params.amount, installment: params.installment }, 'payment accepted');
-    this.startRunning(params.intentId, run, run.run());
+    this.startRunning(params.intentId, run, accepted.then(() => run.run()));
+    await accepted.catch((err: unknown) => this.log.error({ err: errorSummary(err) }, 'cannot write the payment ledger'));
     return subscription;
   }
 
@@ -314,7 +319,8 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
   private change(intentId: string, change: Omit<LedgerChange, 'id'>, options: { durable?: boolean } = {}): Promise<LedgerRecord> {
     const at = this.deps.clock.wallNow();
     const written = this.deps.ledger.append({ ...change, id: intentId, at }, options);
-    if (change.st === undefined) return written;
+    // `accepted` is told in the pay reply itself, never as an event.
+    if (change.st === undefined || change.st === 'accepted') return written;
     const record = this.deps.ledger.all.get(intentId) as LedgerRecord;
     const event = this.eventOf(record, at);
     const final = isFinalState(record.st);

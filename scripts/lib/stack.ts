@@ -61,16 +61,18 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     await writeFile(configPath, stackConfig({ dir, socketPath, stateDir, baseUrl: standin.baseUrl, caFile: standin.caFile, address, opts }));
     const daemon = startDaemon(configPath, opts.onDaemonLog, opts.logFormat);
     await waitForSocket(socketPath, daemon);
-    return {
+    const stack: Stack = {
       dir, socketPath, stateDir, configPath, standin, sim, daemon,
       connect: () => IntentClient.connect(socketPath),
       stop: async () => {
-        await daemon.stop();
+        // The daemon now running: a test may have restarted it (stack.daemon = startDaemon(...)).
+        await stack.daemon.stop();
         await sim?.stop();
         await standin.stop();
         await rm(dir, { recursive: true, force: true });
       },
     };
+    return stack;
   } catch (err) {
     await sim?.stop();
     await standin.stop();

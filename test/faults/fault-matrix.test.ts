@@ -288,12 +288,11 @@ describe('daemon faults', () => {
       await fs?.stop();
     });
 
-    // Killed the moment the client hears accepted/inquiring, the payment's first ledger lines may not be
-    // written yet (their events do not wait for the write): after the restart get answers NOT_FOUND.
-    const lostBeforeWritten: KnownBug = { final: /^error NOT_FOUND$/, ledger: /^absent$/ };
+    // The pay reply waits for the accepted line to be durable (found by this matrix: a kill on the
+    // reply used to lose the payment), so every kill below finds the payment after the restart.
     const killAt: Array<{ state: string; amount: number; authorizationId?: string; final: RegExp; auths: [number, number]; text: string; onDisk?: boolean; knownBug?: KnownBug }> = [
-      { state: 'accepted', amount: 41000, authorizationId: 'SCN-slow-1', final: /^failed INTERRUPTED$/, auths: NO_AUTH, text: 'failed INTERRUPTED, no AUTH', knownBug: lostBeforeWritten },
-      { state: 'inquiring', amount: 42000, authorizationId: 'SCN-slow-2', final: /^failed INTERRUPTED$/, auths: NO_AUTH, text: 'failed INTERRUPTED, no AUTH', knownBug: lostBeforeWritten },
+      { state: 'accepted', amount: 41000, authorizationId: 'SCN-slow-1', final: /^failed INTERRUPTED$/, auths: NO_AUTH, text: 'failed INTERRUPTED, no AUTH' },
+      { state: 'inquiring', amount: 42000, authorizationId: 'SCN-slow-2', final: /^failed INTERRUPTED$/, auths: NO_AUTH, text: 'failed INTERRUPTED, no AUTH' },
       { state: 'inquiring', onDisk: true, amount: 42500, authorizationId: 'SCN-slow-3', final: /^failed INTERRUPTED$/, auths: NO_AUTH, text: 'failed INTERRUPTED, no AUTH' },
       { state: 'delivering', amount: 43000, final: /^(approved|failed INTERRUPTED)$/, auths: [0, 1], text: 'approved if the AUTH got out (LAST), else failed INTERRUPTED; at most one AUTH' },
       { state: 'processing', amount: 44000, final: /^approved$/, auths: ONE_AUTH, text: 'approved via LAST, one AUTH' },
