@@ -59,6 +59,7 @@ export class Daemon {
   private silenceWarned = false;
   private lastOutcome = 'none yet';
   private stopping = false;
+  private lastStatus = '';
 
   constructor(private readonly opts: DaemonOptions) {
     const { config, logger } = opts;
@@ -121,7 +122,8 @@ export class Daemon {
     await this.server.listen();
     this.schedulePing(0);
     this.log.info({ socket: this.opts.config.socket.path, terminal: this.terminal.address, version: this.opts.version }, 'otcd ready');
-    await this.notifier.ready(this.statusLine());
+    this.lastStatus = this.statusLine();
+    await this.notifier.ready(this.lastStatus);
     this.notifier.startWatchdog(() => this.loop.isHealthy() && !this.engine.isStuck(STUCK_GRACE_MS));
   }
 
@@ -208,9 +210,13 @@ export class Daemon {
     this.schedulePing(interval);
   }
 
+  /** STATUS= only when its text changes: each message is a systemd-notify process. */
   private updateStatus(): void {
     if (this.stopping) return; // STOPPING's own status line stays
-    this.notifier.status(this.statusLine());
+    const line = this.statusLine();
+    if (line === this.lastStatus) return;
+    this.lastStatus = line;
+    this.notifier.status(line);
   }
 
   private statusLine(): string {

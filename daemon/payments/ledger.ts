@@ -70,7 +70,7 @@ export interface LedgerOptions {
   retentionMs: number;
   /** Bound the file however many payments pass: oldest final ones go first. */
   maxPayments: number;
-  /** Compact after this many bytes were appended since the last compaction. */
+  /** Compact after this many bytes were appended since the last compaction (or the compacted size, if larger). */
   compactAfterBytes: number;
   wallNow: () => number;
 }
@@ -82,6 +82,8 @@ export class Ledger {
   private readonly records = new Map<string, LedgerRecord>();
   private queue: Promise<void> = Promise.resolve();
   private appendedSinceCompaction = 0;
+  /** Size of the file right after the last compaction. */
+  private compactedBytes = 0;
   private bytesWritten = 0;
   private skippedLines = 0;
   readonly path: string;
@@ -136,7 +138,11 @@ export class Ledger {
       this.bytesWritten += bytes.length;
       this.appendedSinceCompaction += bytes.length;
       if (durable) await handle.datasync();
-      if (this.appendedSinceCompaction >= this.opts.compactAfterBytes) await this.compactNow();
+      // Compact after max(compactAfterBytes, the compacted size) of appends: the rewrite
+      // then costs at most as much as the appends it folds, and the file stays under
+      // twice its compacted size. A fixed threshold alone rewrote 16 MiB per 1 MiB
+      // appended once 50,000 payments were kept (`npm run bench`).
+      if (this.appendedSinceCompaction >= Math.max(this.opts.compactAfterBytes, this.compactedBytes)) await this.compactNow();
     });
     // A failed write must not wedge the queue for later changes.
     this.queue = write.catch(() => undefined);
@@ -183,6 +189,7 @@ export class Ledger {
     await syncDirectory(this.opts.stateDir);
     this.handle = await open(this.path, 'a', 0o640);
     this.bytesWritten += Buffer.byteLength(text);
+    this.compactedBytes = Buffer.byteLength(text);
     this.appendedSinceCompaction = 0;
   }
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ClientRequest } from 'node:http';
 import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
 import type { Socket } from 'node:net';
-import { TLSSocket, rootCertificates } from 'node:tls';
+import { TLSSocket, createSecureContext, rootCertificates } from 'node:tls';
 import got from 'got';
 import { HttpsProxyAgent } from 'hpagent';
 import iconv from 'iconv-lite';
@@ -120,13 +120,17 @@ export class OtcClient {
     this.clock = opts.clock ?? systemClock;
     this.log = (opts.logger ?? pino({ level: 'silent' })).child({ module: 'provider' });
 
-    const tlsOptions: AgentOptions = {
-      keepAlive: false,
+    // One TLS context for the daemon's life. Left to the agent, every connection
+    // (keep-alive is off) would build its own and parse ~140 root certificates
+    // again: ~24 ms of CPU and ~1 MiB outside the JS heap per inquiry, found by
+    // `npm run bench` as RSS growing from 72 to 268 MiB over 1,000 payments.
+    const secureContext = createSecureContext({
       minVersion: 'TLSv1.2',
       ...(opts.caFile !== undefined ? { ca: [...rootCertificates, readPem(opts.caFile, 'caFile')] } : {}),
       ...(opts.clientCertFile !== undefined ? { cert: readPem(opts.clientCertFile, 'clientCertFile') } : {}),
       ...(opts.clientKeyFile !== undefined ? { key: readPem(opts.clientKeyFile, 'clientKeyFile') } : {}),
-    };
+    });
+    const tlsOptions: AgentOptions = { keepAlive: false, minVersion: 'TLSv1.2', secureContext };
     this.agent = opts.proxy !== undefined ? new HttpsProxyAgent({ ...tlsOptions, proxy: opts.proxy }) : new HttpsAgent(tlsOptions);
   }
 
