@@ -87,7 +87,9 @@ export async function measureLedgerSize(parentDir: string, payments: number, spa
       : ledger.stats.bytesWritten / payments;
     return {
       payments, finalBytes, peakBytes, retained: ledger.stats.payments,
-      boundBytes: header + DAEMON_LEDGER_POLICY.maxPayments * maxRecordBytes + DAEMON_LEDGER_POLICY.compactAfterBytes + maxPaymentLinesBytes,
+      // Compaction comes after max(compactAfterBytes, compacted size) of appends (daemon/payments/ledger.ts).
+      boundBytes: header + DAEMON_LEDGER_POLICY.maxPayments * maxRecordBytes
+        + Math.max(DAEMON_LEDGER_POLICY.compactAfterBytes, header + DAEMON_LEDGER_POLICY.maxPayments * maxRecordBytes) + maxPaymentLinesBytes,
       steadyBytesPerPayment: steady, appendedBytesPerPayment: appended / payments,
       seconds: (performance.now() - started) / 1000,
     };
