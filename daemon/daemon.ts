@@ -125,6 +125,8 @@ export class Daemon {
     this.lastStatus = this.statusLine();
     await this.notifier.ready(this.lastStatus);
     this.notifier.startWatchdog(() => this.loop.isHealthy() && !this.engine.isStuck(STUCK_GRACE_MS));
+    // After READY, off the start-up path: the HTTP client loads while the kiosk app connects.
+    this.provider.prepare().catch((err: unknown) => this.log.error({ err: errorSummary(err) }, 'cannot load the HTTP client'));
   }
 
   /** Graceful stop (SIGTERM): see the file comment for the order. */

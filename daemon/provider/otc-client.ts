@@ -3,7 +3,7 @@ import type { ClientRequest } from 'node:http';
 import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { TLSSocket, createSecureContext, rootCertificates } from 'node:tls';
-import got from 'got';
+import type { Got } from 'got';
 import { HttpsProxyAgent } from 'hpagent';
 import iconv from 'iconv-lite';
 import pino, { type Logger } from 'pino';
@@ -11,6 +11,17 @@ import { systemClock, type Clock, type Timer } from '../../drivers/clock.js';
 import { OtcdError } from '../../drivers/errors.js';
 import { ProviderError, type TimeoutPhase } from './errors.js';
 import { PROVIDER_CHARSET, REQUEST_MAX_BYTES, eucKrByteLength, parseOtcAnswer, type OtcAnswer } from './otc-answer.js';
+
+/**
+ * got (and its dependencies) is the heaviest module otcd loads: ~250 ms on
+ * this class of machine. It is loaded on first use, so READY does not wait
+ * for it; the daemon warms it right after READY with `prepare()`.
+ */
+let gotLoading: Promise<Got> | undefined;
+function loadGot(): Promise<Got> {
+  gotLoading ??= import('got').then((m) => m.default);
+  return gotLoading;
+}
 
 export interface ProviderOptions {
   /** https://host[:port]; the client POSTs to {baseUrl}/easycheck/merchant-otcs.do */
@@ -201,7 +212,13 @@ export class OtcClient {
     });
   }
 
+  /** Loads the HTTP client ahead of the first inquiry (the daemon calls it once READY). */
+  async prepare(): Promise<void> {
+    await loadGot();
+  }
+
   private async attempt(body: Buffer, authorizationId: string, totalDeadline: number, signal: AbortSignal | undefined): Promise<OtcAnswer> {
+    const got = await loadGot();
     if (signal?.aborted) throw aborted();
     const controller = new AbortController();
     let timedOut: TimeoutPhase | undefined;

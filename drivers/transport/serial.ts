@@ -9,7 +9,7 @@
  * close the transport, and nothing here waits on a write callback.
  */
 import { stat } from 'node:fs';
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import { TransportBase, type ByteTransport } from './transport.js';
 import { TransportError } from './errors.js';
@@ -67,11 +67,13 @@ export class SerialTransport extends TransportBase implements ByteTransport {
     }, PRESENCE_CHECK_MS);
   }
 
-  static open(address: string, opts: SerialOptions = {}): Promise<SerialTransport> {
+  static async open(address: string, opts: SerialOptions = {}): Promise<SerialTransport> {
     const baudRate = opts.baudRate ?? DEFAULT_BAUD_RATE;
     if (!(BAUD_RATES as readonly number[]).includes(baudRate)) {
-      return Promise.reject(new TypeError(`baudRate must be one of ${BAUD_RATES.join(', ')}, got ${baudRate}`));
+      throw new TypeError(`baudRate must be one of ${BAUD_RATES.join(', ')}, got ${baudRate}`);
     }
+    // Loaded on first use: a TCP terminal never needs it, and start-up (READY) does not wait for it.
+    const { SerialPort } = await import('serialport');
     const clock = opts.clock ?? systemClock;
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
