@@ -1,7 +1,8 @@
 /**
  * What a leak of card data could look like in bytes: each test PAN and track 2
  * in every encoding the daemon's code could produce (ASCII, hex lower/upper,
- * Base64 and base64url at all three byte alignments, UTF-16LE/BE).
+ * Base64 and base64url at all three byte alignments, UTF-16LE/BE, and the
+ * byte-reversed form a little-endian big number holds).
  */
 
 export interface Needle {
@@ -45,6 +46,9 @@ function encodings(text: string): Array<{ encoding: string; bytes: Buffer }> {
     { encoding: 'HEX', bytes: Buffer.from(ascii.toString('hex').toUpperCase(), 'latin1') },
     { encoding: 'utf16le', bytes: Buffer.from(text, 'utf16le') },
     { encoding: 'utf16be', bytes: Buffer.from(text, 'utf16le').swap16() },
+    // A big number's digits are stored least significant first (V8 BigInt words on a
+    // little-endian CPU): an RSA plaintext held as a BigInt shows its bytes reversed.
+    { encoding: 'ascii reversed', bytes: Buffer.from(ascii).reverse() },
   ];
   for (let shift = 0; shift < 3; shift++) {
     const b64 = base64Middle(ascii, shift);
