@@ -14,7 +14,8 @@
  * payment becomes final. Other changes ride along with the next sync.
  *
  * A torn last line (power lost mid-write) or any line that does not parse is
- * skipped on replay and disappears at the next compaction, which rewrites the
+ * skipped on replay and disappears at the compaction that `open()` then runs
+ * (a clean file is not rewritten at start). Compaction rewrites the
  * file as one merged line per retained payment (temp file, fsync, rename,
  * fsync of the directory: the old file stays whole until the new one is).
  */
@@ -102,7 +103,20 @@ export class Ledger {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     this.replay(text);
-    await this.compact();
+    const before = this.records.size;
+    this.prune();
+    const size = Buffer.byteLength(text);
+    // Compact now only when the file needs it: a torn or unreadable line (the next
+    // append must not be glued to it), a size past the threshold, or payments past
+    // retention. A clean file is
+    // appended to as it is, which keeps two fsyncs and a rewrite off the start-up path.
+    if (this.skippedLines > 0 || (size > 0 && !text.endsWith('\n')) || size >= this.opts.compactAfterBytes || this.records.size < before) {
+      await this.compact();
+    } else {
+      this.handle = await open(this.path, 'a', 0o640);
+      if (size === 0) await this.handle.write(`${JSON.stringify({ v: LEDGER_VERSION })}\n`);
+      this.compactedBytes = size;
+    }
     return this.records;
   }
 
