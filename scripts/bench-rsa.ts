@@ -4,7 +4,7 @@
  *   npm run build && node dist/scripts/bench-rsa.js [--keygen N] [--decrypt N] [--inquiries N]
  *
  * 1. RSA-2048 key generation with Node's native generator (what KeyPool does).
- * 2. node-rsa PKCS#1 v1.5 decryption of a 256-byte OTC (RsaOtcKeyPair.decryptTrack2).
+ * 2. PKCS#1 v1.5 decryption of a 256-byte OTC (RsaOtcKeyPair.decryptTrack2: native raw RSA, our unpadding).
  * 3. One OTC inquiry round trip (new TLS connection, EUC-KR JSON, the
  *    stand-in's publicEncrypt) against the provider stand-in on loopback,
  *    run as its own process, then the decryption of its answer.
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     t2.fill(0);
     decrypt.push(ms);
   }
-  report('node-rsa PKCS#1 v1.5 decrypt + validate', decrypt);
+  report('PKCS#1 v1.5 decrypt + validate', decrypt);
 
   const standin = await startStandin();
   try {

@@ -202,7 +202,7 @@ async function main(): Promise<void> {
         misses.push({
           figure: 'peak RSS',
           byHowMuch: `up to ${fmtMiB(worst * KIB)}, ${(worst / bareMem.peakKiB).toFixed(2)}x bare Node's ${fmtMiB(bareMem.peakKiB * KIB)}, ${fmtMiB((worst - RSS_TARGET * bareMem.peakKiB) * KIB)} over the ${RSS_TARGET}x budget`,
-          why: `a node that only imports otcd's modules (dist/daemon/daemon.js: pino, got, node-rsa, serialport, smol-toml, iconv-lite) and idles peaks at ${fmtMiB(modulesMem.peakKiB * KIB)} `
+          why: `a node that only imports otcd's modules (dist/daemon/daemon.js: pino, smol-toml, iconv-lite, hpagent; got and serialport load later) and idles peaks at ${fmtMiB(modulesMem.peakKiB * KIB)} `
             + `(${(modulesMem.peakKiB / bareMem.peakKiB).toFixed(2)}x); the rest is the running daemon (TLS context and agent, key pool, sockets, the ledger's records, V8 heap headroom after work)`,
         });
       }

@@ -89,18 +89,22 @@ async function main(): Promise<void> {
   const emit = (line: object): void => {
     process.stdout.write(`${JSON.stringify(line)}\n`);
   };
+  // Signals are taken before the ready line: a SIGTERM right after it must find
+  // the handler (without one, the default action kills with no exit code).
+  let closeServer: (() => Promise<void>) | undefined;
+  const stop = (): void => {
+    void (closeServer?.() ?? Promise.resolve()).then(() => process.exit(0));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
   const server = await startStandinServer({
     port, host: '127.0.0.1', certPem, keyPem, scenario, slowMs, track2: values.track2, track2ByAuthorizationId,
     onceOnly: values['once-per-authorization'],
     onInquiry: (r) => emit({ ev: 'inquiry', ...r }),
   });
+  closeServer = () => server.close();
   emit({ ev: 'ready', port: server.port, caFile, baseUrl: `https://127.0.0.1:${server.port}` });
 
-  const stop = (): void => {
-    void server.close().then(() => process.exit(0));
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
 }
 
 main().catch((e: unknown) => fail((e as Error).message));

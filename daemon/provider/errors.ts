@@ -54,8 +54,8 @@ export class ProviderError extends OtcdError {
 /**
  * The one and only message for any failure to turn an encOtc into a usable
  * track 2: bad Base64, wrong length, bad PKCS#1 v1.5 padding, a plaintext that
- * is not a track 2, a destroyed key. PKCS#1 v1.5 unpadding in node-rsa's
- * JavaScript engine is not constant-time; telling "bad padding" apart from
+ * is not a track 2, a destroyed key. PKCS#1 v1.5 unpadding in JavaScript
+ * (pkcs1.ts) cannot promise constant time; telling "bad padding" apart from
  * "bad track 2" (by message, code, or a field) would hand out a
  * Bleichenbacher/Marvin padding oracle. So there is one code and one message.
  */

@@ -1,25 +1,33 @@
-import { generateKeyPair as generateKeyPairCb, createPrivateKey, createPublicKey } from 'node:crypto';
+import { constants, createPrivateKey, createPublicKey, generateKeyPair as generateKeyPairCb, privateDecrypt, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import NodeRSA from 'node-rsa';
 import { BadOtcError } from './errors.js';
+import { pkcs1Type2MessageOffset } from './pkcs1.js';
 import { isValidTrack2, normaliseTrack2 } from './track2.js';
 
 /**
  * One RSA-2048 key pair for one OTC inquiry.
  *
- * Why node-rsa: the provider encrypts with RSA/ECB/PKCS1Padding (PKCS#1 v1.5),
- * and Node 20.11.1+ refuses `crypto.privateDecrypt` with RSA_PKCS1_PADDING
- * (CVE-2023-46809, the Marvin timing attack); the only way back,
- * `--security-revert`, is Node-20-only and refused in NODE_OPTIONS. node-rsa
- * 2 decrypts PKCS#1 v1.5 in its own JavaScript engine. Its unpadding is not
- * constant-time, which is why every failure below is the same BadOtcError
- * (one code, one message, no cause): an attacker who can submit ciphertexts
- * must learn nothing about why one failed. Each key also decrypts exactly one
- * answer and is then destroyed, so there is no oracle to query repeatedly.
+ * Decryption: the provider encrypts with RSA/ECB/PKCS1Padding (PKCS#1 v1.5).
+ * Node 20.11.1+ refuses `crypto.privateDecrypt` with RSA_PKCS1_PADDING
+ * (CVE-2023-46809, the Marvin timing attack), and `--security-revert` is
+ * Node-20-only and refused in NODE_OPTIONS.
  *
- * The private key lives only inside node-rsa (numbers the JavaScript heap
- * cannot zero); destroy() drops the reference. The PKCS#8 DER it was imported
- * from is zeroed right after import.
+ * Why not node-rsa, which the design card names for this: it decrypts in
+ * JavaScript and leaves copies of the plaintext behind that nobody can zero
+ * (the padded block in `toBuffer()` and `encUnPad()` slices, a string of the
+ * message, the decrypted BigInteger's digits). `scripts/leak-hunt.ts` found
+ * the track 2 in a core image of the daemon long after its payments ended.
+ * So the RSA operation runs natively (`privateDecrypt` with RSA_NO_PADDING:
+ * OpenSSL, blinded, its buffers cleansed), the padding is removed by
+ * `pkcs1.ts` without branching on secret bytes, and every buffer that held
+ * the plaintext is zeroed here. node-rsa stays in the tests, as an
+ * independent second implementation that checks ours against the Java vectors.
+ *
+ * Every failure is the same BadOtcError (one code, one message, no cause): a
+ * party that can submit ciphertexts must learn nothing about why one failed.
+ * Each key also decrypts exactly one answer and is then destroyed, so there
+ * is no oracle to query repeatedly. The private key is a native KeyObject,
+ * never in the JavaScript heap; the PKCS#8 DER of an imported key is zeroed.
  */
 export interface OtcKeyPair {
   /** X.509 SubjectPublicKeyInfo DER, Base64: what Java's getPublic().getEncoded() gives (392 chars). */
@@ -49,27 +57,23 @@ const generateKeyPairAsync = promisify(generateKeyPairCb);
 
 export class RsaOtcKeyPair implements OtcKeyPair {
   readonly publicKeyBase64: string;
-  private rsa: NodeRSA | undefined;
+  private privateKey: KeyObject | undefined;
 
-  private constructor(rsa: NodeRSA, publicKeyBase64: string) {
-    this.rsa = rsa;
-    this.publicKeyBase64 = publicKeyBase64;
+  private constructor(privateKey: KeyObject) {
+    if (privateKey.asymmetricKeyType !== 'rsa' || privateKey.asymmetricKeyDetails?.modulusLength !== RSA_MODULUS_BITS) {
+      throw new TypeError(`the key must be RSA-${RSA_MODULUS_BITS}`);
+    }
+    this.privateKey = privateKey;
+    this.publicKeyBase64 = createPublicKey(privateKey).export({ type: 'spki', format: 'der' }).toString('base64');
   }
 
   /**
    * Builds a key pair from a PKCS#8 private key in DER (what Java's
    * getPrivate().getEncoded() gives), and zeroes `pkcs8Der` afterwards.
-   * The pool uses this for the keys it generates, tests for the Java vector.
    */
   static fromPkcs8Der(pkcs8Der: Buffer): RsaOtcKeyPair {
     try {
-      const publicDer = createPublicKey(createPrivateKey({ key: pkcs8Der, format: 'der', type: 'pkcs8' }))
-        .export({ type: 'spki', format: 'der' });
-      const rsa = new NodeRSA();
-      rsa.setOptions({ encryptionScheme: 'pkcs1' });
-      rsa.importKey(pkcs8Der, 'pkcs8-private-der');
-      if (rsa.getKeySize() !== RSA_MODULUS_BITS) throw new TypeError(`the key must be RSA-${RSA_MODULUS_BITS}`);
-      return new RsaOtcKeyPair(rsa, publicDer.toString('base64'));
+      return new RsaOtcKeyPair(createPrivateKey({ key: pkcs8Der, format: 'der', type: 'pkcs8' }));
     } finally {
       pkcs8Der.fill(0);
     }
@@ -77,34 +81,35 @@ export class RsaOtcKeyPair implements OtcKeyPair {
 
   /** A fresh RSA-2048 key pair from Node's native generator (in the libuv thread pool, off the event loop). */
   static async generate(): Promise<RsaOtcKeyPair> {
-    const { privateKey } = await generateKeyPairAsync('rsa', {
-      modulusLength: RSA_MODULUS_BITS,
-      publicExponent: RSA_PUBLIC_EXPONENT,
-      publicKeyEncoding: { type: 'spki', format: 'der' },
-      privateKeyEncoding: { type: 'pkcs8', format: 'der' },
-    });
-    return RsaOtcKeyPair.fromPkcs8Der(privateKey);
+    const { privateKey } = await generateKeyPairAsync('rsa', { modulusLength: RSA_MODULUS_BITS, publicExponent: RSA_PUBLIC_EXPONENT });
+    return new RsaOtcKeyPair(privateKey);
   }
 
   decryptTrack2(encOtcBase64: string): Buffer {
-    const rsa = this.rsa;
+    const key = this.privateKey;
     const cipher = typeof encOtcBase64 === 'string' ? decodeStrictBase64(encOtcBase64) : undefined;
-    if (rsa === undefined || cipher === undefined || cipher.length !== RSA_CIPHERTEXT_BYTES) {
+    if (key === undefined || cipher === undefined || cipher.length !== RSA_CIPHERTEXT_BYTES) {
       cipher?.fill(0);
       throw new BadOtcError();
     }
-    let plain: Uint8Array;
+    let block: Buffer | undefined;
+    let message: Buffer | undefined;
     try {
-      plain = rsa.decrypt(cipher);
+      block = privateDecrypt({ key, padding: constants.RSA_NO_PADDING }, cipher);
+      const offset = pkcs1Type2MessageOffset(block);
+      if (offset < 0) throw new BadOtcError();
+      message = Buffer.alloc(block.length - offset);
+      block.copy(message, 0, offset);
     } catch {
-      // node-rsa's own message names the failure; it must not travel further.
+      // OpenSSL's or our own reason: it must not travel further.
+      message?.fill(0);
       throw new BadOtcError();
     } finally {
       cipher.fill(0);
+      block?.fill(0);
     }
-    // A view, not a copy: normaliseTrack2 copies into a fresh Buffer and
-    // zeroes this view, i.e. node-rsa's result itself.
-    const track2 = normaliseTrack2(Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength));
+    // normaliseTrack2 copies into a fresh Buffer and zeroes `message`.
+    const track2 = normaliseTrack2(message);
     if (!isValidTrack2(track2)) {
       track2.fill(0);
       throw new BadOtcError();
@@ -113,6 +118,6 @@ export class RsaOtcKeyPair implements OtcKeyPair {
   }
 
   destroy(): void {
-    this.rsa = undefined;
+    this.privateKey = undefined;
   }
 }
