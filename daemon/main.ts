@@ -19,6 +19,8 @@ import { createLogger, detectFormat } from './log.js';
 import { readVersion } from './version.js';
 
 const EX_USAGE = 64;
+/** Longer than the payment grace (SHUTDOWN_GRACE_MS, 15 s), shorter than the unit's TimeoutStopSec (30 s). */
+const HARD_STOP_MS = 25_000;
 
 const USAGE = `usage: otcd [--config FILE]        run the payment daemon
        otcd check-config [FILE]     validate a configuration file and print it with secrets hidden
@@ -93,7 +95,16 @@ async function runDaemon(file: string): Promise<number> {
     return 1;
   }
   await stopped;
+  // A stop that hangs (a wedged device close, a stuck write) must still end before
+  // systemd's TimeoutStopSec (30 s) turns it into a SIGKILL: every state that
+  // matters is already durable in the ledger.
+  const hardStop = setTimeout(() => {
+    logger.error(`stop did not finish within ${HARD_STOP_MS / 1000} s; exiting anyway (payment states are durable in the ledger)`);
+    process.exit(1);
+  }, HARD_STOP_MS);
+  hardStop.unref();
   await daemon.stop();
+  clearTimeout(hardStop);
   return 0;
 }
 
