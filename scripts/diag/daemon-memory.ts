@@ -1,0 +1,77 @@
+/**
+ * The real daemon's memory over many payments, with Node/V8 flags of our
+ * choosing (scripts/lib/stack.ts starts it without any).
+ *
+ *   npm run build && node dist/scripts/diag/daemon-memory.js N EVERY [node flags...]
+ *   e.g. ... 1000 100 --max-semi-space-size=1
+ *        ... 400 100 --heapsnapshot-signal=SIGUSR2   (snapshots land in the stack's dir, kept)
+ *
+ * Prints VmRSS/VmHWM (KiB) after every EVERY payments; with
+ * --heapsnapshot-signal=SIGUSR2 it also writes a snapshot at each milestone
+ * (compare them with scripts/diag/heap-count.ts).
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pay, waitUntilWarm } from '../bench/payments.js';
+import { readMemory } from '../bench/proc.js';
+import { repoRoot } from '../lib/repo-root.js';
+import { startStack, waitForSocket, type DaemonProcess } from '../lib/stack.js';
+
+const n = Number(process.argv[2] ?? 400);
+const every = Number(process.argv[3] ?? 100);
+const nodeFlags = process.argv.slice(4);
+const snapshots = nodeFlags.some((f) => f.startsWith('--heapsnapshot-signal'));
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function startDaemonWith(configPath: string, cwd: string): DaemonProcess {
+  const child = spawn(process.execPath, [...nodeFlags, join(repoRoot(), 'dist', 'daemon', 'main.js'), '--config', configPath], {
+    stdio: ['ignore', 'ignore', 'pipe'], cwd,
+    env: { ...process.env, NOTIFY_SOCKET: '', JOURNAL_STREAM: '', OTCD_LOG_FORMAT: 'json' },
+  });
+  const log: string[] = [];
+  child.stderr?.on('data', (c: Buffer) => { if (log.push(c.toString()) > 50) log.shift(); });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const wait = async (signal: NodeJS.Signals): Promise<number | null> => {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    child.kill(signal);
+    return exited;
+  };
+  return { process: child, log, exited, stop: () => wait('SIGTERM'), kill: async () => { await wait('SIGKILL'); } };
+}
+
+async function snapshot(daemon: DaemonProcess, dir: string): Promise<void> {
+  const before = readdirSync(dir).filter((f) => f.endsWith('.heapsnapshot')).length;
+  daemon.process.kill('SIGUSR2');
+  while (readdirSync(dir).filter((f) => f.endsWith('.heapsnapshot')).length === before) await sleep(100);
+  await sleep(3000); // the file appears before it is complete
+}
+
+const stack = await startStack({ logLevel: 'warn' });
+try {
+  await stack.daemon.stop();
+  stack.daemon = startDaemonWith(stack.configPath, stack.dir);
+  await waitForSocket(stack.socketPath, stack.daemon);
+  const client = await stack.connect();
+  await waitUntilWarm(client, 2, 30_000);
+  const pid = stack.daemon.process.pid as number;
+  const show = (i: number): void => {
+    const m = readMemory(pid);
+    // RssFile is mostly the node binary's own pages (clean, shared, reclaimable); RssAnon is what otcd owns.
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (f: string): string => new RegExp(`^${f}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? '?';
+    console.log(`${String(i).padStart(5)} payments  VmRSS ${m.rssKiB} KiB  VmHWM ${m.peakKiB} KiB  RssAnon ${field('RssAnon')} KiB  RssFile ${field('RssFile')} KiB`);
+  };
+  show(0);
+  if (snapshots) await snapshot(stack.daemon, stack.dir);
+  for (let i = 0; i < n; i += every) {
+    await pay(client, i, i + every, { runId: 'diag', waitForKey: true });
+    await sleep(500);
+    show(i + every);
+    if (snapshots) await snapshot(stack.daemon, stack.dir);
+  }
+  client.close();
+  if (snapshots) console.log(`snapshots in ${stack.dir}: ${readdirSync(stack.dir).filter((f) => f.endsWith('.heapsnapshot')).join(' ')}`);
+} finally {
+  if (snapshots) await stack.daemon.stop(); else await stack.stop();
+}
