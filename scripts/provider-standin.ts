@@ -91,9 +91,9 @@ async function main(): Promise<void> {
   };
   // Signals are taken before the ready line: a SIGTERM right after it must find
   // the handler (without one, the default action kills with no exit code).
-  let closeServer: (() => Promise<void>) | undefined;
+  const running: { close?: () => Promise<void> } = {};
   const stop = (): void => {
-    void (closeServer?.() ?? Promise.resolve()).then(() => process.exit(0));
+    void (running.close?.() ?? Promise.resolve()).then(() => process.exit(0));
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
@@ -102,9 +102,8 @@ async function main(): Promise<void> {
     onceOnly: values['once-per-authorization'],
     onInquiry: (r) => emit({ ev: 'inquiry', ...r }),
   });
-  closeServer = () => server.close();
+  running.close = () => server.close();
   emit({ ev: 'ready', port: server.port, caFile, baseUrl: `https://127.0.0.1:${server.port}` });
-
 }
 
 main().catch((e: unknown) => fail((e as Error).message));
