@@ -153,7 +153,7 @@ async function main(): Promise<number> {
   let exit = 0;
 
   const restart = async (): Promise<void> => {
-    stack.daemon = startDaemon(stack.configPath, (line) => daemonLogs.push(line));
+    stack.daemon = startDaemon(stack.configPath, { onLog: (line) => daemonLogs.push(line) });
     await waitForSocket(stack.socketPath, stack.daemon);
   };
 

@@ -10,13 +10,10 @@
  * --heapsnapshot-signal=SIGUSR2 it also writes a snapshot at each milestone
  * (compare them with scripts/diag/heap-count.ts).
  */
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { pay, waitUntilWarm } from '../bench/payments.js';
 import { readMemory } from '../bench/proc.js';
-import { repoRoot } from '../lib/repo-root.js';
-import { startStack, waitForSocket, type DaemonProcess } from '../lib/stack.js';
+import { startDaemon, startStack, waitForSocket, type DaemonProcess } from '../lib/stack.js';
 
 const n = Number(process.argv[2] ?? 400);
 const every = Number(process.argv[3] ?? 100);
@@ -25,19 +22,7 @@ const snapshots = nodeFlags.some((f) => f.startsWith('--heapsnapshot-signal'));
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function startDaemonWith(configPath: string, cwd: string): DaemonProcess {
-  const child = spawn(process.execPath, [...nodeFlags, join(repoRoot(), 'dist', 'daemon', 'main.js'), '--config', configPath], {
-    stdio: ['ignore', 'ignore', 'pipe'], cwd,
-    env: { ...process.env, NOTIFY_SOCKET: '', JOURNAL_STREAM: '', OTCD_LOG_FORMAT: 'json' },
-  });
-  const log: string[] = [];
-  child.stderr?.on('data', (c: Buffer) => { if (log.push(c.toString()) > 50) log.shift(); });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const wait = async (signal: NodeJS.Signals): Promise<number | null> => {
-    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-    child.kill(signal);
-    return exited;
-  };
-  return { process: child, log, exited, stop: () => wait('SIGTERM'), kill: async () => { await wait('SIGKILL'); } };
+  return startDaemon(configPath, { nodeArgs: nodeFlags, cwd });
 }
 
 async function snapshot(daemon: DaemonProcess, dir: string): Promise<void> {

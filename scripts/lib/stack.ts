@@ -59,7 +59,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const configPath = join(dir, 'otcd.toml');
     const address = opts.terminalAddress ?? `tcp://127.0.0.1:${sim?.tcpPort}`;
     await writeFile(configPath, stackConfig({ dir, socketPath, stateDir, baseUrl: standin.baseUrl, caFile: standin.caFile, address, opts }));
-    const daemon = startDaemon(configPath, opts.onDaemonLog, opts.logFormat);
+    const daemon = startDaemon(configPath, { onLog: opts.onDaemonLog, logFormat: opts.logFormat });
     await waitForSocket(socketPath, daemon);
     const stack: Stack = {
       dir, socketPath, stateDir, configPath, standin, sim, daemon,
@@ -112,11 +112,27 @@ ${extra('payment')}
 `;
 }
 
-/** Starts `node dist/daemon/main.js --config FILE`. */
-export function startDaemon(configPath: string, onLog?: (line: string) => void, logFormat: 'pretty' | 'json' = 'json'): DaemonProcess {
-  const child = spawn(process.execPath, [join(repoRoot(), 'dist', 'daemon', 'main.js'), '--config', configPath], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NOTIFY_SOCKET: '', JOURNAL_STREAM: '', OTCD_LOG_FORMAT: logFormat },
+export interface DaemonSpawnOptions {
+  /** Each line the daemon writes (stdout and stderr). */
+  onLog?: (line: string) => void;
+  /** OTCD_LOG_FORMAT; JSON lines by default, which tests parse. */
+  logFormat?: 'pretty' | 'json';
+  /** Environment on top of ours; NOTIFY_SOCKET and JOURNAL_STREAM are cleared unless given here. */
+  env?: NodeJS.ProcessEnv;
+  /** Node flags before the script (e.g. --heapsnapshot-signal=SIGUSR2). */
+  nodeArgs?: string[];
+  cwd?: string;
+}
+
+/** Lines of the daemon's output kept for error messages: the tail, so a long run holds no more. */
+const LOG_TAIL_LINES = 500;
+
+/** Starts `node [nodeArgs] dist/daemon/main.js --config FILE`. */
+export function startDaemon(configPath: string, opts: DaemonSpawnOptions = {}): DaemonProcess {
+  const env: NodeJS.ProcessEnv = { ...process.env, NOTIFY_SOCKET: '', JOURNAL_STREAM: '', OTCD_LOG_FORMAT: opts.logFormat ?? 'json', ...opts.env };
+  for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(repoRoot(), 'dist', 'daemon', 'main.js'), '--config', configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'], env, cwd: opts.cwd,
   });
   const log: string[] = [];
   let partial = '';
@@ -125,8 +141,8 @@ export function startDaemon(configPath: string, onLog?: (line: string) => void, 
     const lines = partial.split('\n');
     partial = lines.pop() ?? '';
     for (const line of lines) {
-      log.push(line);
-      onLog?.(line);
+      if (log.push(line) > LOG_TAIL_LINES) log.shift();
+      opts.onLog?.(line);
     }
   };
   child.stdout?.on('data', onChunk);

@@ -21,12 +21,8 @@ cd "$REPO"
 # shellcheck source=../../scripts/nspawn/lib.sh
 . scripts/nspawn/lib.sh
 
-PASSED=0
-FAILED=0
-pass() { PASSED=$((PASSED + 1)); printf 'PASS %s\n' "$*"; }
-fail() { FAILED=$((FAILED + 1)); printf 'FAIL %s\n' "$*"; }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-finish() { printf '%d passed, %d failed\n' "$PASSED" "$FAILED"; [ "$FAILED" -eq 0 ]; exit $?; }
+# shellcheck source=checks.sh
+. test/systemd/checks.sh
 
 [ -f dist/daemon/main.js ] && [ -f dist/scripts/provider-standin.js ] || { echo "FAIL dist/ is missing: run npm run build"; FAILED=1; finish; }
 

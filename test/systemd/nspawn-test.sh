@@ -16,14 +16,8 @@ cd "$REPO"
 # shellcheck source=../../scripts/nspawn/lib.sh
 . scripts/nspawn/lib.sh
 
-PASSED=0
-FAILED=0
-pass() { PASSED=$((PASSED + 1)); printf 'PASS %s\n' "$*"; }
-fail() { FAILED=$((FAILED + 1)); printf 'FAIL %s\n' "$*"; }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-measure() { printf 'MEASURE %s %s\n' "$1" "$2"; }
-now_ms() { date +%s%3N; }
-finish() { printf '%d passed, %d failed\n' "$PASSED" "$FAILED"; [ "$FAILED" -eq 0 ]; exit $?; }
+# shellcheck source=checks.sh
+. test/systemd/checks.sh
 
 SOCK=/run/otcd/otcd.sock
 # The stand-in's default track 2 is the one in shared/vectors; it is not
