@@ -191,11 +191,10 @@ async function main(): Promise<void> {
           otcd: `peak ${growth >= 0 ? '+' : ''}${growth} KiB, now ${last.mem.rssKiB - first.mem.rssKiB >= 0 ? '+' : ''}${last.mem.rssKiB - first.mem.rssKiB} KiB`,
           baseline: '-', target: `none (< ${GROWTH_TOLERANCE_KIB} KiB)`, verdict: grew ? 'MISS' : 'ok',
         });
-        if (grew) misses.push({ figure: 'RSS growth', byHowMuch: `VmHWM grew ${growth} KiB between ${first.n} and ${last.n} payments`, why: 'V8 grows its young generation (new space) from 8 MiB towards its 32 MiB ceiling as inquiries allocate, '
-          + 'and does not give it back; measured with scripts/diag (heap snapshots after 100 and 400 payments differ by 395 KiB: compiled code '
-          + 'and the ledger\'s in-memory records, ~0.6 KiB per payment, bounded by retention). Capping it with node --max-semi-space-size=1 held '
-          + 'the daemon at ~84 MiB over 600 payments (not yet applied: its CPU cost is unmeasured). The per-inquiry TLS context (the first cause '
-          + 'this row found: +272 MiB over 1,000 payments) is fixed' });
+        if (grew) misses.push({ figure: 'RSS growth', byHowMuch: `VmHWM grew ${growth} KiB between ${first.n} and ${last.n} payments`, why: 'what remains is the ledger\'s in-memory records (~0.6 KiB per payment, bounded by retention and compaction) '
+          + 'and compiled code (heap snapshots after 100 and 400 payments differ by 395 KiB, scripts/diag/heap-count.ts). Two causes this row found '
+          + 'are fixed: a TLS context built per inquiry (+272 MiB over 1,000 payments) and V8\'s young generation growing to its 32 MiB ceiling '
+          + '(now capped by --max-semi-space-size=1, daemon/node-flags.ts: +12.5 MiB -> +2.9 MiB between 250 and 1,000 payments, pay -> AUTH unchanged)' });
       }
       const memMisses = [idleMem, ...memAt.map((m) => m.mem)].filter((m) => memVerdict(m).missed);
       if (memMisses.length > 0) {

@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IntentClient } from '../../daemon/client/intent-client.js';
+import { DAEMON_NODE_FLAGS } from '../../daemon/node-flags.js';
 import { startProviderStandin, type RunningStandin } from '../../test/support/provider-standin.js';
 import { startTerminalSim, type RunningSim } from '../../test/support/terminal-sim.js';
 import { repoRoot } from './repo-root.js';
@@ -119,7 +120,7 @@ export interface DaemonSpawnOptions {
   logFormat?: 'pretty' | 'json';
   /** Environment on top of ours; NOTIFY_SOCKET and JOURNAL_STREAM are cleared unless given here. */
   env?: NodeJS.ProcessEnv;
-  /** Node flags before the script (e.g. --heapsnapshot-signal=SIGUSR2). */
+  /** Node flags after otcd's own (DAEMON_NODE_FLAGS), e.g. --heapsnapshot-signal=SIGUSR2. */
   nodeArgs?: string[];
   cwd?: string;
 }
@@ -127,11 +128,12 @@ export interface DaemonSpawnOptions {
 /** Lines of the daemon's output kept for error messages: the tail, so a long run holds no more. */
 const LOG_TAIL_LINES = 500;
 
-/** Starts `node [nodeArgs] dist/daemon/main.js --config FILE`. */
+/** Starts `node <otcd's flags> [nodeArgs] dist/daemon/main.js --config FILE`, as the unit does. */
 export function startDaemon(configPath: string, opts: DaemonSpawnOptions = {}): DaemonProcess {
   const env: NodeJS.ProcessEnv = { ...process.env, NOTIFY_SOCKET: '', JOURNAL_STREAM: '', OTCD_LOG_FORMAT: opts.logFormat ?? 'json', ...opts.env };
   for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(repoRoot(), 'dist', 'daemon', 'main.js'), '--config', configPath], {
+  const args = [...DAEMON_NODE_FLAGS, ...(opts.nodeArgs ?? []), join(repoRoot(), 'dist', 'daemon', 'main.js'), '--config', configPath];
+  const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'], env, cwd: opts.cwd,
   });
   const log: string[] = [];
