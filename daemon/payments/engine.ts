@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { Clock, Timer } from '../../drivers/clock.js';
+import type { Timer } from '../../drivers/clock.js';
 import { isOtcdError } from '../../drivers/errors.js';
 import type { Ledger, LedgerChange, LedgerRecord } from './ledger.js';
 import {
@@ -20,17 +20,12 @@ import {
   type HealthView, type IntentEvent, type IntentListener, type IntentView, type PayParams, type PaymentService, type Subscription,
 } from './model.js';
 import { meaningOfResult } from './outcome.js';
-import { PaymentRun, errorSummary, type PaymentPolicy } from './payment-run.js';
-import type { KeySourcePort, ProviderPort, TerminalAnswer, TerminalPort, TerminalResult } from './ports.js';
+import { PaymentRun, errorSummary, type RunDeps } from './payment-run.js';
+import type { TerminalAnswer, TerminalResult } from './ports.js';
 
-export interface EngineDeps {
+/** What every payment run gets (RunDeps without its own `record`), plus the engine's own. */
+export interface EngineDeps extends Omit<RunDeps, 'record'> {
   ledger: Ledger;
-  terminal: TerminalPort;
-  provider: ProviderPort;
-  keys: KeySourcePort;
-  clock: Clock;
-  logger: Logger;
-  policy: PaymentPolicy;
   /** How often an `unknown` payment is asked about again with LAST. */
   reconcileIntervalMs: number;
   /** Health of the parts the engine does not own. */
@@ -104,9 +99,9 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
       st: 'accepted', created: this.deps.clock.wallNow(), amount: params.amount, inst: params.installment, authHash, attempt: 0,
     });
     const subscription = this.subscribe(this.requireRecord(params.intentId), listener);
+    const { terminal, provider, keys, clock, policy } = this.deps;
     const run = new PaymentRun({
-      terminal: this.deps.terminal, provider: this.deps.provider, keys: this.deps.keys,
-      clock: this.deps.clock, logger: this.log, policy: this.deps.policy,
+      terminal, provider, keys, clock, policy, logger: this.log,
       record: (change, options) => this.change(params.intentId, change, options),
     }, params);
     this.log.info({ intentId: params.intentId, amount: params.amount, installment: params.installment }, 'payment accepted');
