@@ -57,16 +57,7 @@ ct systemd-run -q --unit=otcd-test-provider -p StandardOutput=file:/run/otcd-pro
   /usr/bin/node /src/dist/scripts/provider-standin.js --port 8443 --cert-dir /run/otcd-provider
 ct systemd-run -q --unit=otcd-test-terminal -p StandardOutput=file:/run/otcd-terminal.log -p StandardError=inherit \
   /usr/bin/node /src/dist/scripts/terminal-sim.js --listen tcp://127.0.0.1:4001 --slow-ms 15000
-deadline=$((SECONDS + 20))
-until ct test -s /run/otcd-provider/cert.pem && ct grep -q '"ev":"ready"' /run/otcd-terminal.log 2>/dev/null; do
-  [ $SECONDS -lt $deadline ] || break; sleep 0.2
-done
-ct install -m 0644 /run/otcd-provider/cert.pem /etc/otcd/provider-ca.pem
-# The test's settings on top of the installed file, as a technician would edit it.
-ct sed -i -e 's|^base_url = .*|base_url = "https://127.0.0.1:8443"|' \
-          -e 's|^ca_file = .*|ca_file = "/etc/otcd/provider-ca.pem"|' \
-          -e 's|^address = .*|address = "tcp://127.0.0.1:4001"|' /etc/otcd/otcd.toml
-check "otcd check-config accepts the edited configuration" bash -c "nsenter -t $CT_PID -a /usr/local/bin/otcd check-config /etc/otcd/otcd.toml >/dev/null"
+configure_for_test_peers /usr/local/bin/otcd
 # Reinstalling must keep the edited configuration.
 scripts/install.sh --root "$CTROOT" >/dev/null 2>&1
 check "a second install keeps /etc/otcd/otcd.toml" ct grep -q 'tcp://127.0.0.1:4001' /etc/otcd/otcd.toml
