@@ -55,7 +55,7 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
   /** Finishes what the ledger says was under way when the daemon stopped. */
   async recover(): Promise<void> {
     const interrupted: LedgerRecord[] = [];
-    for (const record of this.deps.ledger.all.values()) {
+    for (const record of this.deps.ledger.openPayments.values()) {
       if (!isFinalState(record.st)) interrupted.push(record);
     }
     for (const record of interrupted) {
@@ -77,7 +77,11 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
 
   async pay(params: PayParams, listener?: IntentListener): Promise<Subscription> {
     const authHash = hashAuthorization(params.authorizationId);
-    const existing = this.deps.ledger.all.get(params.intentId);
+    // A new intentId is known absent without I/O (the ledger's index); an old one is read back.
+    const found = await this.deps.ledger.find(params.intentId);
+    // Everything from here to the accepted change is synchronous: a second `pay` of the
+    // same intent sees this one.
+    const existing = found ?? this.deps.ledger.peek(params.intentId);
     if (existing) {
       if (existing.amount !== params.amount || existing.inst !== params.installment || existing.authHash !== authHash) {
         throw new IntentError('CONFLICT', `intent ${params.intentId} is already known with other fields; use a new intentId for a new payment`);
@@ -98,7 +102,7 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
     const accepted = this.change(params.intentId, {
       st: 'accepted', created: this.deps.clock.wallNow(), amount: params.amount, inst: params.installment, authHash, attempt: 0,
     });
-    const subscription = this.subscribe(this.requireRecord(params.intentId), listener);
+    const subscription = this.subscribe(this.deps.ledger.peek(params.intentId) as LedgerRecord, listener);
     const { terminal, provider, keys, clock, policy } = this.deps;
     const run = new PaymentRun({
       terminal, provider, keys, clock, policy, logger: this.log,
@@ -111,7 +115,7 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
   }
 
   async cancel(intentId: string): Promise<IntentView> {
-    const record = this.requireRecord(intentId);
+    const record = await this.requireRecord(intentId);
     if (!isFinalState(record.st) && this.running?.intentId === intentId) {
       if (this.running.run) {
         this.log.info({ intentId }, 'cancel requested by the client');
@@ -122,12 +126,12 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
   }
 
   async get(intentId: string, listener?: IntentListener): Promise<Subscription> {
-    return this.subscribe(this.requireRecord(intentId), listener);
+    return this.subscribe(await this.requireRecord(intentId), listener);
   }
 
   health(): HealthView {
     const base = this.deps.health();
-    const running = this.running ? this.deps.ledger.all.get(this.running.intentId) : undefined;
+    const running = this.running ? this.deps.ledger.peek(this.running.intentId) : undefined;
     if (!running) return base;
     return {
       ...base,
@@ -155,7 +159,7 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
     this.reconcileTimer?.cancel();
     const running = this.running;
     if (running) {
-      const record = this.deps.ledger.all.get(running.intentId);
+      const record = this.deps.ledger.peek(running.intentId);
       if (record && (record.st === 'accepted' || record.st === 'inquiring')) running.run?.requestShutdown();
       let timer: Timer | undefined;
       await Promise.race([
@@ -174,7 +178,7 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
       limitAt: run?.limitAt ?? this.deps.clock.now() + this.deps.policy.paymentLimitMs,
       done: work.catch(async (err: unknown) => {
         this.log.error({ intentId, err: errorSummary(err) }, 'payment flow failed unexpectedly');
-        const record = this.deps.ledger.all.get(intentId);
+        const record = this.deps.ledger.peek(intentId);
         if (record && !isFinalState(record.st)) {
           const maybeSent = record.ref !== undefined;
           const code = isOtcdError(err, 'STORAGE_ERROR') ? 'STORAGE_ERROR' : 'INTERNAL';
@@ -243,7 +247,7 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
     if (this.reconciling || this.running || !this.deps.terminal.isUp) return;
     this.reconciling = true;
     try {
-      for (const record of [...this.deps.ledger.all.values()]) {
+      for (const record of [...this.deps.ledger.openPayments.values()]) {
         if (record.reconcile !== true || record.ref === undefined || this.running) continue;
         let answer;
         try {
@@ -316,7 +320,7 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
     const written = this.deps.ledger.append({ ...change, id: intentId, at }, options);
     // `accepted` is told in the pay reply itself, never as an event.
     if (change.st === undefined || change.st === 'accepted') return written;
-    const record = this.deps.ledger.all.get(intentId) as LedgerRecord;
+    const record = this.deps.ledger.peek(intentId) as LedgerRecord;
     const event = this.eventOf(record, at);
     const final = isFinalState(record.st);
     if (final) {
@@ -373,8 +377,8 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
     };
   }
 
-  private requireRecord(intentId: string): LedgerRecord {
-    const record = this.deps.ledger.all.get(intentId);
+  private async requireRecord(intentId: string): Promise<LedgerRecord> {
+    const record = await this.deps.ledger.find(intentId);
     if (!record) throw new IntentError('NOT_FOUND', `no payment with intentId ${intentId} is known (payments are kept at least 7 days)`);
     return record;
   }

@@ -60,7 +60,10 @@ describe('readLedger', () => {
     await l.close();
     await appendFile(join(dir, 'ledger.jsonl'), '{"id":"x","st":"appr');
     const mine = await readLedger(dir);
-    const replayed = await ledger().open();
+    const reopened = ledger();
+    await reopened.open();
+    const replayed = await reopened.readAll();
+    await reopened.close();
     expect(mine.records).toEqual([...replayed.values()]);
     expect(mine.records[0].refs).toEqual(['000007', '000008']);
     expect(paymentRow(mine.records[0])).toMatchObject({ state: 'unknown', code: 'NO_OUTCOME', reconciling: true });

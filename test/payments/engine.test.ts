@@ -58,6 +58,21 @@ describe('pay, get, cancel', () => {
     await expect(h.engine.pay({ ...PAY, intentId: 'order-2' })).resolves.toMatchObject({ view: { state: 'accepted' } });
   });
 
+  test('a payment no longer held in memory is still found: get, an idempotent pay, CONFLICT', async () => {
+    // More done payments than the ledger keeps in memory: 'old-0' is read back from the file.
+    const old = Array.from({ length: 200 }, (_, i) => stored(`old-${i}`, { st: 'approved', approvalNo: String(40_000_000 + i), maskedPan: MASKED_PAN }));
+    h = await makeHarness({ prepare: seed(...old) });
+    expect(h.ledger.peek('old-0')).toBeUndefined();
+    await expect(h.engine.get('old-0')).resolves.toMatchObject({ view: { intentId: 'old-0', state: 'approved', approvalNo: '40000000' } });
+    const again = await h.engine.pay({ ...PAY, intentId: 'old-0' });
+    expect(again.view).toMatchObject({ intentId: 'old-0', state: 'approved', approvalNo: '40000000' });
+    await expect(h.engine.pay({ ...PAY, intentId: 'old-0', amount: PAY.amount + 1 })).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(h.engine.cancel('old-1')).resolves.toMatchObject({ state: 'approved' });
+    await h.drain();
+    expect(h.terminal.sent).toHaveLength(0);
+    expect(h.provider.calls).toHaveLength(0);
+  });
+
   test('NOT_FOUND for get and cancel of an unknown intent', async () => {
     h = await makeHarness();
     await expect(h.engine.get('nope')).rejects.toMatchObject({ code: 'NOT_FOUND' });

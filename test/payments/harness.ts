@@ -317,7 +317,7 @@ export async function makeHarness(opts: {
       await drain();
     },
     record: (id = PAY.intentId) => {
-      const r = ledger.all.get(id);
+      const r = ledger.peek(id);
       if (!r) throw new Error(`no record ${id}`);
       return r;
     },

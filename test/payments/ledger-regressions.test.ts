@@ -18,7 +18,7 @@ describe('ledger regressions (found by the unit suite)', () => {
     for (const r of ['r1', 'r2', 'r3']) await l.append({ id: 'p1', st: 'delivering', ref: r });
     await l.compact(); await l.close();
     const again = make(dir); await again.open();
-    expect(again.all.get('p1')?.refs).toEqual(['r1', 'r2', 'r3']);
+    expect((await again.find('p1'))?.refs).toEqual(['r1', 'r2', 'r3']);
     await again.close(); await rm(dir, { recursive: true });
   });
 
@@ -27,10 +27,10 @@ describe('ledger regressions (found by the unit suite)', () => {
     const l = make(dir); await l.open();
     await l.append({ ...base('p1'), st: 'processing', ref: 'r1', acked: true, sent: true });
     await l.append({ id: 'p1', st: 'inquiring', attempt: 2, ref: undefined, acked: undefined, sent: undefined });
-    const inMemory = JSON.parse(JSON.stringify(l.all.get('p1')));
+    const inMemory = JSON.parse(JSON.stringify((await l.find('p1'))));
     await l.close();
     const again = make(dir); await again.open();
-    expect(JSON.parse(JSON.stringify(again.all.get('p1')))).toEqual(inMemory);
+    expect(JSON.parse(JSON.stringify((await again.find('p1'))))).toEqual(inMemory);
     await again.close(); await rm(dir, { recursive: true });
   });
 
@@ -52,7 +52,7 @@ describe('ledger regressions (found by the unit suite)', () => {
       await l.append({ id: 'p1', st: 'failed', code: 'STORAGE_ERROR' }, { durable: true });
       await l.close();
       again = make(mp); await again.open();
-      expect(again.all.get('p1')?.st).toBe('failed');
+      expect((await again.find('p1'))?.st).toBe('failed');
     } finally {
       await l.close().catch(() => undefined); await again?.close().catch(() => undefined);
       execFileSync('umount', [mp]); await rm(mp, { recursive: true });

@@ -60,9 +60,9 @@ function dirOf(ledger: Ledger): string {
   return ledger.path.slice(0, -LEDGER_FILE.length - 1);
 }
 
-function snapshot(ledger: Ledger): Record<string, LedgerRecord> {
+async function snapshot(ledger: Ledger): Promise<Record<string, LedgerRecord>> {
   // JSON round trip: the ledger's own notion of a record (undefined fields are absent).
-  return JSON.parse(JSON.stringify(Object.fromEntries(ledger.all))) as Record<string, LedgerRecord>;
+  return JSON.parse(JSON.stringify(Object.fromEntries(await ledger.readAll()))) as Record<string, LedgerRecord>;
 }
 
 function base(id: string, at = T0): LedgerRecord {
@@ -88,11 +88,11 @@ describe('replay', () => {
     await writeFile(join(dir, LEDGER_FILE), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
     const ledger = await openLedger(dir);
     expect(ledger.stats.skippedLines).toBe(0);
-    expect(ledger.all.get('p1')).toEqual({
+    expect((await ledger.find('p1'))).toEqual({
       ...base('p1'), st: 'approved', attempt: 1, ref: 'r1', refs: ['r1'], at: T0 + 30,
       approvalNo: '30012345', maskedPan: '941012******9012',
     });
-    expect(ledger.all.get('p2')).toEqual({ ...base('p2'), st: 'inquiring', attempt: 1, at: T0 + 11 });
+    expect((await ledger.find('p2'))).toEqual({ ...base('p2'), st: 'inquiring', attempt: 1, at: T0 + 11 });
   });
 
   test('a torn last line and a garbage middle line are skipped, counted, and gone after compaction', async () => {
@@ -103,18 +103,18 @@ describe('replay', () => {
     await writeFile(join(dir, LEDGER_FILE), text); // no final newline: power was lost mid-line
     const ledger = await openLedger(dir);
     expect(ledger.stats.skippedLines).toBe(3);
-    expect(ledger.all.get('p1')?.st).toBe('inquiring');
-    expect(ledger.all.get('p2')?.st).toBe('accepted');
+    expect((await ledger.find('p1'))?.st).toBe('inquiring');
+    expect((await ledger.find('p2'))?.st).toBe('accepted');
 
     const lines = await fileLines(ledger.path);
     expect(lines).toHaveLength(3); // header + one line per payment
     for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
     expect(lines.join('\n')).not.toContain('garbage');
 
-    const before = snapshot(ledger);
+    const before = await snapshot(ledger);
     const again = await reopen(ledger);
     expect(again.stats.skippedLines).toBe(0);
-    expect(snapshot(again)).toEqual(before);
+    expect(await snapshot(again)).toEqual(before);
   });
 
   test('a torn line after compaction loses only that change; appends after reopen land on a line of their own', async () => {
@@ -128,7 +128,7 @@ describe('replay', () => {
     await again.append({ id: 'p1', st: 'inquiring', attempt: 1 });
     const third = await reopen(again);
     expect(third.stats.skippedLines).toBe(0);
-    expect(third.all.get('p1')?.st).toBe('inquiring');
+    expect((await third.find('p1'))?.st).toBe('inquiring');
   });
 });
 
@@ -144,17 +144,17 @@ describe('compaction', () => {
     }
     await ledger.append({ id: 'a', st: 'declined', code: '51', message: 'insufficient funds', maskedPan: '941012******9012' });
     expect(await fileLines(ledger.path)).toHaveLength(1 + 13);
-    const before = snapshot(ledger);
+    const before = await snapshot(ledger);
 
     await ledger.compact();
     const lines = await fileLines(ledger.path);
     expect(lines).toHaveLength(1 + 3);
     expect(JSON.parse(lines[0])).toEqual({ v: 1 });
     expect(lines.slice(1).map((l) => (JSON.parse(l) as { id: string }).id).sort()).toEqual(['a', 'b', 'c']);
-    expect(snapshot(ledger)).toEqual(before);
+    expect(await snapshot(ledger)).toEqual(before);
 
     const again = await reopen(ledger);
-    expect(snapshot(again)).toEqual(before);
+    expect(await snapshot(again)).toEqual(before);
     expect(again.stats.skippedLines).toBe(0);
   });
 
@@ -169,7 +169,7 @@ describe('compaction', () => {
       if (lines === 2) break;
     }
     expect(lines).toBe(2); // header + the one merged payment
-    expect(ledger.all.get('p')?.st).toBe('inquiring');
+    expect((await ledger.find('p'))?.st).toBe('inquiring');
   });
 });
 
@@ -188,17 +188,17 @@ describe('retention and the size bound', () => {
 
     clock.set(T0 + retentionMs); // exactly retention old: kept
     await ledger.compact();
-    expect([...ledger.all.keys()].sort()).toEqual([
+    expect([...(await ledger.readAll()).keys()].sort()).toEqual([
       'edge-declined', 'new-failed', 'old-approved', 'old-processing', 'old-unknown-done', 'old-unknown-reconcile',
     ]);
 
     clock.set(T0 + retentionMs + 1);
     await ledger.compact();
-    expect([...ledger.all.keys()].sort()).toEqual(['edge-declined', 'new-failed', 'old-processing', 'old-unknown-reconcile']);
+    expect([...(await ledger.readAll()).keys()].sort()).toEqual(['edge-declined', 'new-failed', 'old-processing', 'old-unknown-reconcile']);
 
     clock.set(T0 + 30 * DAY_MS);
     const again = await reopen(ledger, { wallNow: clock.now, retentionMs });
-    expect([...again.all.keys()].sort()).toEqual(['old-processing', 'old-unknown-reconcile']);
+    expect([...(await again.readAll()).keys()].sort()).toEqual(['old-processing', 'old-unknown-reconcile']);
   });
 
   test('maxPayments bounds the count, oldest final payments first, never a running or reconciling one', async () => {
@@ -208,7 +208,8 @@ describe('retention and the size bound', () => {
     await ledger.append({ ...base('unk-0'), st: 'unknown', reconcile: true, ref: 'r1' });
     for (let i = 1; i <= 8; i++) await ledger.append({ ...base(`fin-${i}`, T0 + i), st: 'approved' });
     await ledger.compact();
-    expect([...ledger.all.keys()]).toEqual(['run-0', 'unk-0', 'fin-6', 'fin-7', 'fin-8']);
+    // The compacted file lists done payments in the order they ended, then the open ones.
+    expect([...(await ledger.readAll()).keys()]).toEqual(['fin-6', 'fin-7', 'fin-8', 'run-0', 'unk-0']);
     expect(await fileLines(ledger.path)).toHaveLength(1 + 5);
   });
 
@@ -240,13 +241,13 @@ describe('retention and the size bound', () => {
       expect(largest).toBeLessThanOrEqual(bound);
       // Between compactions memory holds what was appended since the last one; a compaction trims it.
       await ledger.compact();
-      expect(ledger.all.size).toBe(maxPayments);
+      expect((await ledger.readAll()).size).toBe(maxPayments);
       expect((await stat(ledger.path)).size).toBeLessThanOrEqual('{"v":1}\n'.length + maxPayments * longestLine);
       // The newest payments are the ones kept.
-      expect(ledger.all.has('order-009999')).toBe(true);
-      expect(ledger.all.has('order-000000')).toBe(false);
+      expect(((await ledger.find('order-009999')) !== undefined)).toBe(true);
+      expect(((await ledger.find('order-000000')) !== undefined)).toBe(false);
       const again = await reopen(ledger, { maxPayments, compactAfterBytes });
-      expect(again.all.get('order-009999')?.st).toBe('approved');
+      expect((await again.find('order-009999'))?.st).toBe('approved');
     } finally {
       if (fast !== root) await rm(fast, { recursive: true, force: true });
     }
@@ -285,11 +286,11 @@ describe('writes', () => {
     await ledger.append({ id: 'p1', st: 'delivering', attempt: 2, ref: 'r2' });
     await ledger.append({ id: 'p1', ref: 'r2' }); // the same ref again is not a new one
     await ledger.append({ id: 'p1', st: 'delivering', attempt: 3, ref: 'r3' });
-    expect(ledger.all.get('p1')?.refs).toEqual(['r1', 'r2', 'r3']);
-    expect(ledger.all.get('p1')?.ref).toBe('r3');
+    expect((await ledger.find('p1'))?.refs).toEqual(['r1', 'r2', 'r3']);
+    expect((await ledger.find('p1'))?.ref).toBe('r3');
     await ledger.close();
     const again = await openLedger(dir); // replays the change lines, then compacts
-    expect(again.all.get('p1')?.refs).toEqual(['r1', 'r2', 'r3']);
+    expect((await again.find('p1'))?.refs).toEqual(['r1', 'r2', 'r3']);
   });
 
   test('an append before open() rejects with STORAGE_ERROR', async () => {
@@ -334,7 +335,7 @@ describe('a full file system (tmpfs, 64 KiB)', () => {
     await rm(filler);
     await ledger.append({ id: 'p1', st: 'failed', code: 'STORAGE_ERROR' }, { durable: true });
     const again = await reopen(ledger);
-    expect(again.all.get('p1')?.st).toBe('failed');
+    expect((await again.find('p1'))?.st).toBe('failed');
     expect(again.stats.skippedLines).toBe(0);
   });
 });

@@ -1,0 +1,151 @@
+/**
+ * Compaction of the ledger file, streamed: the file is read twice, a chunk at
+ * a time, and written as one merged line per retained payment, without ever
+ * holding every payment in memory (only those whose lines are still open at
+ * the point of the file being read: in practice the running payment and the
+ * unknown ones waiting for reconciliation).
+ *
+ * Pass 1 counts the done payments that survive retention, so that pass 2 can
+ * drop the oldest ones beyond maxPayments as it meets them. A done payment is
+ * written out the moment its lines merge to done (so the output is in order
+ * of completion, oldest first); the others are written at the end.
+ *
+ * A change to a payment after it was done does not happen (see `isDone`), but
+ * a file is outside input: pass 1 notes such ids and pass 2 holds them to the
+ * end of the file, so even then every change is merged before the line is
+ * written.
+ */
+import { open } from 'node:fs/promises';
+import { IdIndex } from './id-index.js';
+import { readLines } from './ledger-lines.js';
+import { LEDGER_VERSION, isDone, mergeChange, parseLine, type LedgerChange, type LedgerRecord } from './ledger-record.js';
+
+export interface CompactionPolicy {
+  /** Wall ms now. */
+  now: number;
+  retentionMs: number;
+  maxPayments: number;
+}
+
+export interface CompactionResult {
+  /** Size of the file written. */
+  bytes: number;
+  /** Where each kept payment's line is in the new file. */
+  index: IdIndex;
+  /** Done payments kept. */
+  done: number;
+  /** Payments kept that are not done (running, or unknown waiting for reconciliation). */
+  open: number;
+}
+
+const WRITE_BATCH_BYTES = 64 * 1024;
+
+/** Writes the compacted form of `source` to `target` (created or truncated) and syncs it. */
+export async function compactLedgerFile(source: string, target: string, policy: CompactionPolicy): Promise<CompactionResult> {
+  const census = await countSurvivors(source, policy);
+  const expected = Math.max(policy.maxPayments, census.survivors + census.open);
+  const index = new IdIndex(expected);
+  const out = await open(target, 'w', 0o640);
+  try {
+    let bytes = 0;
+    let batch: string[] = [];
+    let batchBytes = 0;
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      await out.write(batch.join(''));
+      batch = [];
+      batchBytes = 0;
+    };
+    const write = async (record: LedgerRecord): Promise<void> => {
+      const line = JSON.stringify(record) + '\n';
+      index.add(record.id, bytes);
+      const length = Buffer.byteLength(line);
+      bytes += length;
+      batch.push(line);
+      batchBytes += length;
+      if (batchBytes >= WRITE_BATCH_BYTES) await flush();
+    };
+    const header = `${JSON.stringify({ v: LEDGER_VERSION })}\n`;
+    batch.push(header);
+    bytes += header.length;
+
+    let toDrop = Math.max(0, census.survivors + census.open - policy.maxPayments);
+    let done = 0;
+    const keepDone = async (record: LedgerRecord): Promise<void> => {
+      if (policy.now - record.at > policy.retentionMs) return;
+      if (toDrop > 0) {
+        toDrop--; // the oldest done payments beyond maxPayments
+        return;
+      }
+      await write(record);
+      done++;
+    };
+
+    const pending = new Map<string, LedgerRecord>();
+    for await (const change of changesOf(source)) {
+      const merged = mergeChange(pending.get(change.id), change);
+      if (isDone(merged) && !census.changedAfterDone.has(change.id)) {
+        pending.delete(change.id);
+        await keepDone(merged);
+      } else {
+        pending.set(change.id, merged);
+      }
+    }
+    let open = 0;
+    for (const record of pending.values()) {
+      if (isDone(record)) {
+        await keepDone(record);
+      } else {
+        await write(record);
+        open++;
+      }
+    }
+    await flush();
+    await out.datasync();
+    return { bytes, index, done, open };
+  } finally {
+    await out.close();
+  }
+}
+
+interface Census {
+  /** Done payments within retention. */
+  survivors: number;
+  /** Payments not done at the end of the file. */
+  open: number;
+  /** Ids with a change after they were done (none in a file otcd wrote). */
+  changedAfterDone: Set<string>;
+}
+
+async function countSurvivors(source: string, policy: CompactionPolicy): Promise<Census> {
+  const pending = new Map<string, LedgerRecord>();
+  // Hashes of the ids already done: a later change to one of them is noticed without keeping the ids.
+  const doneIds = new IdIndex(policy.maxPayments);
+  const changedAfterDone = new Set<string>();
+  let survivors = 0;
+  for await (const change of changesOf(source)) {
+    const previous = pending.get(change.id);
+    if (previous === undefined && doneIds.mayHave(change.id)) {
+      changedAfterDone.add(change.id); // or a hash collision: either way pass 2 holds it to the end
+      continue;
+    }
+    const merged = mergeChange(previous, change);
+    if (isDone(merged)) {
+      pending.delete(change.id);
+      doneIds.add(change.id, 0);
+      if (policy.now - merged.at <= policy.retentionMs) survivors++;
+    } else {
+      pending.set(change.id, merged);
+    }
+  }
+  return { survivors, open: pending.size, changedAfterDone };
+}
+
+/** The change lines of a ledger file in order; a torn or unreadable line is left out (compaction drops it). */
+async function* changesOf(path: string): AsyncGenerator<LedgerChange> {
+  for await (const line of readLines(path)) {
+    if (!line.complete) continue;
+    const parsed = parseLine(line.bytes.toString('utf8'));
+    if (parsed.kind === 'change') yield parsed.change;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The ledger's record format: what one payment looks like in the ledger, how a
+ * change line merges into it, and the one reading of a whole ledger text (the
+ * daemon's replay and `otcctl payments` both use it).
+ *
+ * No card data is ever part of a record: amounts, refs, states, codes, a
+ * masked PAN, and a hash of the authorizationId (enough to tell a repeated
+ * `pay` from a conflicting one).
+ */
+import type { PaymentState } from './model.js';
+
+export const LEDGER_FILE = 'ledger.jsonl';
+export const LEDGER_VERSION = 1;
+
+/** One payment as the ledger keeps it (merged from its change lines). */
+export interface LedgerRecord {
+  id: string;
+  st: PaymentState;
+  /** Wall ms of the first and the latest change. */
+  created: number;
+  at: number;
+  amount: number;
+  inst: number;
+  /** sha256 of the authorizationId, hex, first 32 chars. */
+  authHash: string;
+  attempt: number;
+  /** The ref of the latest AUTH that may have reached the terminal. */
+  ref?: string;
+  /** Every ref this payment has sent in an AUTH (never reused). */
+  refs?: string[];
+  /** True once the terminal ACKed the AUTH of `ref` (it holds the card data). */
+  acked?: boolean;
+  /** True once the terminal reported the card data upstream (PROG SENT or a result). */
+  sent?: boolean;
+  /** Wall ms of the current attempt's window end. */
+  deadline?: number;
+  code?: string;
+  message?: string;
+  approvalNo?: string;
+  maskedPan?: string;
+  resCd?: string;
+  resMsg?: string;
+  /** An `unknown` payment that still waits for a LAST answer from the terminal. */
+  reconcile?: boolean;
+}
+
+export type LedgerChange = Partial<LedgerRecord> & { id: string };
+
+const FINAL_STATES = new Set<PaymentState>(['approved', 'declined', 'cancelled', 'expired', 'failed', 'unknown']);
+
+export function isFinal(record: Pick<LedgerRecord, 'st'>): boolean {
+  return FINAL_STATES.has(record.st);
+}
+
+/**
+ * Done: final and not waiting for reconciliation. A done record never changes
+ * again (the engine only changes running payments and reconciling ones), which
+ * is what lets the ledger keep it on disk only.
+ */
+export function isDone(record: LedgerRecord): boolean {
+  return FINAL_STATES.has(record.st) && record.reconcile !== true;
+}
+
+/** A change as one ledger line: a field cleared with `undefined` is written as null, so replay clears it too. */
+export function changeLine(change: LedgerChange | LedgerRecord): string {
+  return JSON.stringify(change, (_key, value: unknown) => (value === undefined ? null : value)) + '\n';
+}
+
+export type ParsedLine = { kind: 'change'; change: LedgerChange } | { kind: 'header' } | { kind: 'invalid' };
+
+/** Reads one line (without its newline). */
+export function parseLine(line: string): ParsedLine {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return { kind: 'invalid' };
+  }
+  if (typeof parsed !== 'object' || parsed === null) return { kind: 'invalid' };
+  if (typeof (parsed as { id?: unknown }).id === 'string') return { kind: 'change', change: parsed as LedgerChange };
+  return (parsed as { v?: unknown }).v === LEDGER_VERSION ? { kind: 'header' } : { kind: 'invalid' };
+}
+
+/** Merges one change into a payment's record: null clears a field, refs accumulate. */
+export function mergeChange(previous: LedgerRecord | undefined, change: LedgerChange): LedgerRecord {
+  const merged = { ...previous, ...change } as Record<string, unknown>;
+  for (const key of Object.keys(merged)) {
+    if (merged[key] === null || merged[key] === undefined) delete merged[key];
+  }
+  // Every ref ever sent, from earlier changes, a compacted line's list, and this change.
+  const refs = [...(previous?.refs ?? [])];
+  for (const ref of [...(Array.isArray(change.refs) ? change.refs : []), ...(typeof change.ref === 'string' ? [change.ref] : [])]) {
+    if (!refs.includes(ref)) refs.push(ref);
+  }
+  if (refs.length > 0) merged.refs = refs;
+  return merged as unknown as LedgerRecord;
+}
+
+/**
+ * Replays ledger text into `into` (merged per id, in first-appearance order).
+ * For readers that want every record at once (`otcctl payments`, tests); the
+ * daemon streams the file instead and keeps only what it must.
+ */
+export function replayLedger(text: string, into = new Map<string, LedgerRecord>()): { records: Map<string, LedgerRecord>; skippedLines: number } {
+  let skippedLines = 0;
+  for (const line of text.split('\n')) {
+    if (line.length === 0) continue;
+    const parsed = parseLine(line);
+    if (parsed.kind === 'invalid') skippedLines++;
+    if (parsed.kind !== 'change') continue;
+    into.set(parsed.change.id, mergeChange(into.get(parsed.change.id), parsed.change));
+  }
+  return { records: into, skippedLines };
+}
