@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IntentClient } from '../../daemon/client/intent-client.js';
 import { DAEMON_NODE_FLAGS } from '../../daemon/node-flags.js';
+import { CAPTURE_DIR_ENV, recordPid, tracedCommand } from '../leak-hunt/strace-capture.js';
 import { startProviderStandin, type RunningStandin } from '../../test/support/provider-standin.js';
 import { startTerminalSim, type RunningSim } from '../../test/support/terminal-sim.js';
 import { repoRoot } from './repo-root.js';
@@ -128,14 +129,22 @@ export interface DaemonSpawnOptions {
 /** Lines of the daemon's output kept for error messages: the tail, so a long run holds no more. */
 const LOG_TAIL_LINES = 500;
 
-/** Starts `node <otcd's flags> [nodeArgs] dist/daemon/main.js --config FILE`, as the unit does. */
+/**
+ * Starts `node <otcd's flags> [nodeArgs] dist/daemon/main.js --config FILE`, as the unit does.
+ * With OTCD_LEAK_CAPTURE_DIR set, under strace (scripts/leak-hunt/strace-capture.ts),
+ * every byte the daemon writes is kept there for scripts/leak-scan.ts; the process
+ * returned is still node itself (strace -D), so signals and exit codes are unchanged.
+ */
 export function startDaemon(configPath: string, opts: DaemonSpawnOptions = {}): DaemonProcess {
   const env: NodeJS.ProcessEnv = { ...process.env, NOTIFY_SOCKET: '', JOURNAL_STREAM: '', OTCD_LOG_FORMAT: opts.logFormat ?? 'json', ...opts.env };
   for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
   const args = [...DAEMON_NODE_FLAGS, ...(opts.nodeArgs ?? []), join(repoRoot(), 'dist', 'daemon', 'main.js'), '--config', configPath];
-  const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'pipe', 'pipe'], env, cwd: opts.cwd,
+  const captureDir = process.env[CAPTURE_DIR_ENV];
+  const traced = captureDir ? tracedCommand(captureDir, process.execPath, args, configPath) : undefined;
+  const child = spawn(traced?.command ?? process.execPath, traced?.args ?? args, {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, ...traced?.env }, cwd: opts.cwd,
   });
+  if (traced) recordPid(traced.metaPath, child.pid);
   const log: string[] = [];
   let partial = '';
   const onChunk = (chunk: Buffer): void => {
