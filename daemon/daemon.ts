@@ -60,6 +60,8 @@ export class Daemon {
   private lastOutcome = 'none yet';
   private stopping = false;
   private lastStatus = '';
+  /** STATUS= waits for READY=1, which carries the status line of its moment (see updateStatus). */
+  private readySent = false;
 
   constructor(private readonly opts: DaemonOptions) {
     const { config, logger } = opts;
@@ -123,6 +125,7 @@ export class Daemon {
     this.schedulePing(0);
     this.log.info({ socket: this.opts.config.socket.path, terminal: this.terminal.address, version: this.opts.version }, 'otcd ready');
     this.lastStatus = this.statusLine();
+    this.readySent = true;
     await this.notifier.ready(this.lastStatus);
     this.notifier.startWatchdog(() => this.loop.isHealthy() && !this.engine.isStuck(STUCK_GRACE_MS));
     // After READY, off the start-up path: the HTTP client loads while the kiosk app connects.
@@ -212,9 +215,14 @@ export class Daemon {
     this.schedulePing(interval);
   }
 
-  /** STATUS= only when its text changes: each message is a systemd-notify process. */
+  /**
+   * STATUS= only when its text changes: each message is a systemd-notify process.
+   * None before READY=1: the terminal link usually comes up during start(), and
+   * a STATUS= sent then would put one or two systemd-notify runs (queued one at a
+   * time) in front of READY=1, ~15-30 ms here; READY=1 carries the line anyway.
+   */
   private updateStatus(): void {
-    if (this.stopping) return; // STOPPING's own status line stays
+    if (this.stopping || !this.readySent) return; // STOPPING's own status line stays
     const line = this.statusLine();
     if (line === this.lastStatus) return;
     this.lastStatus = line;
