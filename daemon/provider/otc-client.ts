@@ -109,7 +109,9 @@ export class OtcClient {
   private readonly backoffInitialMs: number;
   private readonly backoffMaxMs: number;
   private readonly headers: Record<string, string>;
-  private readonly agent: HttpsAgent;
+  private readonly tls: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  private readonly proxy: string | undefined;
+  private agentInstance: HttpsAgent | undefined;
   private readonly clock: Clock;
   private readonly log: Logger;
   private successAt: number | undefined;
@@ -131,18 +133,40 @@ export class OtcClient {
     this.clock = opts.clock ?? systemClock;
     this.log = (opts.logger ?? pino({ level: 'silent' })).child({ module: 'provider' });
 
-    // One TLS context for the daemon's life. Left to the agent, every connection
-    // (keep-alive is off) would build its own and parse ~140 root certificates
-    // again: ~24 ms of CPU and ~1 MiB outside the JS heap per inquiry, found by
-    // `npm run bench` as RSS growing from 72 to 268 MiB over 1,000 payments.
-    const secureContext = createSecureContext({
-      minVersion: 'TLSv1.2',
-      ...(opts.caFile !== undefined ? { ca: [...rootCertificates, readPem(opts.caFile, 'caFile')] } : {}),
+    // The PEM files are read now, so a missing or unreadable one stops the daemon
+    // before READY; a client certificate and key are also parsed now (a context of
+    // their own, without any CA: about a millisecond), so a broken pair does too.
+    this.tls = {
+      ...(opts.caFile !== undefined ? { ca: readPem(opts.caFile, 'caFile') } : {}),
       ...(opts.clientCertFile !== undefined ? { cert: readPem(opts.clientCertFile, 'clientCertFile') } : {}),
       ...(opts.clientKeyFile !== undefined ? { key: readPem(opts.clientKeyFile, 'clientKeyFile') } : {}),
-    });
-    const tlsOptions: AgentOptions = { keepAlive: false, minVersion: 'TLSv1.2', secureContext };
-    this.agent = opts.proxy !== undefined ? new HttpsProxyAgent({ ...tlsOptions, proxy: opts.proxy }) : new HttpsAgent(tlsOptions);
+    };
+    if (this.tls.cert !== undefined || this.tls.key !== undefined) createSecureContext({ cert: this.tls.cert, key: this.tls.key });
+    this.proxy = opts.proxy;
+  }
+
+  /**
+   * The agent and its one TLS context for the daemon's life, built on first use
+   * (prepare() right after READY, else the first inquiry). Left to the agent,
+   * every connection (keep-alive is off) would build its own context and parse
+   * ~140 root certificates again: ~24 ms of CPU and ~1 MiB outside the JS heap
+   * per inquiry, found by `npm run bench` as RSS growing from 72 to 268 MiB over
+   * 1,000 payments. Built in the constructor, those ~25-30 ms (a CA file means
+   * the system roots are parsed from PEM with it) were the largest single step
+   * before READY (scripts/diag/startup-profile.ts).
+   */
+  private httpsAgent(): HttpsAgent {
+    if (this.agentInstance === undefined) {
+      const secureContext = createSecureContext({
+        minVersion: 'TLSv1.2',
+        ...(this.tls.ca !== undefined ? { ca: [...rootCertificates, this.tls.ca] } : {}),
+        ...(this.tls.cert !== undefined ? { cert: this.tls.cert } : {}),
+        ...(this.tls.key !== undefined ? { key: this.tls.key } : {}),
+      });
+      const tlsOptions: AgentOptions = { keepAlive: false, minVersion: 'TLSv1.2', secureContext };
+      this.agentInstance = this.proxy !== undefined ? new HttpsProxyAgent({ ...tlsOptions, proxy: this.proxy }) : new HttpsAgent(tlsOptions);
+    }
+    return this.agentInstance;
   }
 
   /** Wall ms of the last inquiry answered "0000". */
@@ -212,8 +236,9 @@ export class OtcClient {
     });
   }
 
-  /** Loads the HTTP client ahead of the first inquiry (the daemon calls it once READY). */
+  /** Builds the TLS context and loads the HTTP client ahead of the first inquiry (the daemon calls it once READY). */
   async prepare(): Promise<void> {
+    this.httpsAgent();
     await loadGot();
   }
 
@@ -252,7 +277,7 @@ export class OtcClient {
         throwHttpErrors: false,
         followRedirect: false,
         retry: { limit: 0 },
-        agent: { https: this.agent },
+        agent: { https: this.httpsAgent() },
         signal: controller.signal,
       });
       request.on('request', (req: ClientRequest) => {
