@@ -1,7 +1,8 @@
 /**
  * Where each payment's lines start in the ledger file, found by a 32-bit hash
- * of its intent id: 12 bytes a slot in two typed arrays, sized once for the
- * ledger's bound, so memory does not grow with the payments the file holds.
+ * of its intent id: 8 bytes a slot in two typed arrays, sized once for the
+ * ledger's bound (560 KiB for 50,000 payments), so memory does not grow with
+ * the payments the file holds.
  * This is what lets the daemon keep only running and recent payments in
  * memory and still answer `get` for a week-old one and tell a repeated `pay`
  * from a new one.
@@ -13,17 +14,19 @@
  */
 const EMPTY = 0;
 const MAX_LOAD = 0.7;
+/** Offsets are 32-bit: compaction keeps the file at tens of MiB (README, `npm run bench`). */
+const MAX_OFFSET = 0xffff_ffff;
 
 export class IdIndex {
   private hashes: Uint32Array;
-  private offsets: Float64Array;
+  private offsets: Uint32Array;
   private count = 0;
 
   /** Sized for `expected` ids without growing. */
   constructor(expected: number) {
-    const capacity = nextPowerOfTwo(Math.max(16, Math.ceil(expected / MAX_LOAD)));
+    const capacity = Math.max(16, Math.ceil(expected / MAX_LOAD));
     this.hashes = new Uint32Array(capacity);
-    this.offsets = new Float64Array(capacity);
+    this.offsets = new Uint32Array(capacity);
   }
 
   get size(): number {
@@ -36,6 +39,7 @@ export class IdIndex {
   }
 
   add(id: string, offset: number): void {
+    if (offset > MAX_OFFSET) throw new RangeError(`ledger offset ${offset} is past 4 GiB: the file was not compacted`);
     if (this.count + 1 > this.hashes.length * MAX_LOAD) this.grow();
     this.place(hashId(id), offset);
     this.count++;
@@ -43,8 +47,7 @@ export class IdIndex {
 
   mayHave(id: string): boolean {
     const hash = hashId(id);
-    const mask = this.hashes.length - 1;
-    for (let slot = hash & mask; this.hashes[slot] !== EMPTY; slot = (slot + 1) & mask) {
+    for (let slot = hash % this.hashes.length; this.hashes[slot] !== EMPTY; slot = this.next(slot)) {
       if (this.hashes[slot] === hash) return true;
     }
     return false;
@@ -53,18 +56,20 @@ export class IdIndex {
   /** Offsets of every entry whose hash matches `id`'s, oldest first. */
   candidates(id: string): number[] {
     const hash = hashId(id);
-    const mask = this.hashes.length - 1;
     const out: number[] = [];
-    for (let slot = hash & mask; this.hashes[slot] !== EMPTY; slot = (slot + 1) & mask) {
+    for (let slot = hash % this.hashes.length; this.hashes[slot] !== EMPTY; slot = this.next(slot)) {
       if (this.hashes[slot] === hash) out.push(this.offsets[slot]);
     }
     return out;
   }
 
+  private next(slot: number): number {
+    return slot + 1 === this.hashes.length ? 0 : slot + 1;
+  }
+
   private place(hash: number, offset: number): void {
-    const mask = this.hashes.length - 1;
-    let slot = hash & mask;
-    while (this.hashes[slot] !== EMPTY) slot = (slot + 1) & mask;
+    let slot = hash % this.hashes.length;
+    while (this.hashes[slot] !== EMPTY) slot = this.next(slot);
     this.hashes[slot] = hash;
     this.offsets[slot] = offset;
   }
@@ -73,12 +78,12 @@ export class IdIndex {
   private grow(): void {
     const { hashes, offsets } = this;
     this.hashes = new Uint32Array(hashes.length * 2);
-    this.offsets = new Float64Array(hashes.length * 2);
+    this.offsets = new Uint32Array(hashes.length * 2);
     for (let i = 0; i < hashes.length; i++) if (hashes[i] !== EMPTY) this.place(hashes[i], offsets[i]);
   }
 }
 
-/** FNV-1a over the UTF-16 code units, then murmur3's finalizer so that linear probing sees spread bits; never EMPTY. */
+/** FNV-1a over the UTF-16 code units, then murmur3's finalizer so that the slots spread; never EMPTY. */
 export function hashId(id: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < id.length; i++) {
@@ -92,10 +97,4 @@ export function hashId(id: string): number {
   h ^= h >>> 16;
   h >>>= 0;
   return h === EMPTY ? 1 : h;
-}
-
-function nextPowerOfTwo(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
 }

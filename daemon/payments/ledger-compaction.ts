@@ -11,9 +11,10 @@
  * of completion, oldest first); the others are written at the end.
  *
  * A change to a payment after it was done does not happen (see `isDone`), but
- * a file is outside input: pass 1 notes such ids and pass 2 holds them to the
- * end of the file, so even then every change is merged before the line is
- * written.
+ * a file is outside input: pass 1 notes such ids (a line of an id that is not
+ * pending although the file's index puts the id's first line earlier) and
+ * pass 2 holds them to the end of the file, so even then every change is
+ * merged before the line is written.
  */
 import { open } from 'node:fs/promises';
 import { IdIndex } from './id-index.js';
@@ -40,9 +41,13 @@ export interface CompactionResult {
 
 const WRITE_BATCH_BYTES = 64 * 1024;
 
-/** Writes the compacted form of `source` to `target` (created or truncated) and syncs it. */
-export async function compactLedgerFile(source: string, target: string, policy: CompactionPolicy): Promise<CompactionResult> {
-  const census = await countSurvivors(source, policy);
+/**
+ * Writes the compacted form of `source` to `target` (created or truncated)
+ * and syncs it. `sourceIndex` is the index of `source` (every id at the
+ * offset of its first line).
+ */
+export async function compactLedgerFile(source: string, target: string, sourceIndex: IdIndex, policy: CompactionPolicy): Promise<CompactionResult> {
+  const census = await countSurvivors(source, sourceIndex, policy);
   const expected = Math.max(policy.maxPayments, census.survivors + census.open);
   const index = new IdIndex(expected);
   const out = await open(target, 'w', 0o640);
@@ -82,7 +87,7 @@ export async function compactLedgerFile(source: string, target: string, policy: 
     };
 
     const pending = new Map<string, LedgerRecord>();
-    for await (const change of changesOf(source)) {
+    for await (const { change } of changesOf(source)) {
       const merged = mergeChange(pending.get(change.id), change);
       if (isDone(merged) && !census.changedAfterDone.has(change.id)) {
         pending.delete(change.id);
@@ -117,22 +122,19 @@ interface Census {
   changedAfterDone: Set<string>;
 }
 
-async function countSurvivors(source: string, policy: CompactionPolicy): Promise<Census> {
+async function countSurvivors(source: string, sourceIndex: IdIndex, policy: CompactionPolicy): Promise<Census> {
   const pending = new Map<string, LedgerRecord>();
-  // Hashes of the ids already done: a later change to one of them is noticed without keeping the ids.
-  const doneIds = new IdIndex(policy.maxPayments);
   const changedAfterDone = new Set<string>();
   let survivors = 0;
-  for await (const change of changesOf(source)) {
+  for await (const { change, offset } of changesOf(source)) {
     const previous = pending.get(change.id);
-    if (previous === undefined && doneIds.mayHave(change.id)) {
+    if (previous === undefined && sourceIndex.candidates(change.id).some((first) => first < offset)) {
       changedAfterDone.add(change.id); // or a hash collision: either way pass 2 holds it to the end
       continue;
     }
     const merged = mergeChange(previous, change);
     if (isDone(merged)) {
       pending.delete(change.id);
-      doneIds.add(change.id, 0);
       if (policy.now - merged.at <= policy.retentionMs) survivors++;
     } else {
       pending.set(change.id, merged);
@@ -142,10 +144,10 @@ async function countSurvivors(source: string, policy: CompactionPolicy): Promise
 }
 
 /** The change lines of a ledger file in order; a torn or unreadable line is left out (compaction drops it). */
-async function* changesOf(path: string): AsyncGenerator<LedgerChange> {
+async function* changesOf(path: string): AsyncGenerator<{ change: LedgerChange; offset: number }> {
   for await (const line of readLines(path)) {
     if (!line.complete) continue;
     const parsed = parseLine(line.bytes.toString('utf8'));
-    if (parsed.kind === 'change') yield parsed.change;
+    if (parsed.kind === 'change') yield { change: parsed.change, offset: line.offset };
   }
 }

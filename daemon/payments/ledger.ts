@@ -218,7 +218,7 @@ export class Ledger {
   private async compactNow(): Promise<void> {
     const tmp = `${this.path}.tmp`;
     const policy = { now: this.opts.wallNow(), retentionMs: this.opts.retentionMs, maxPayments: this.opts.maxPayments };
-    const result = await compactLedgerFile(this.path, tmp, policy);
+    const result = await compactLedgerFile(this.path, tmp, this.index, policy);
     await this.handle?.close();
     this.handle = undefined;
     await rename(tmp, this.path);

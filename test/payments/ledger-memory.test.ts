@@ -108,6 +108,27 @@ function collidingIds(): [string, string] {
   }
 }
 
+describe('IdIndex', () => {
+  test('keeps every id and its offset when it holds more than it was sized for', () => {
+    const index = new IdIndex(10);
+    const before = index.bytes;
+    for (let i = 0; i < 1000; i++) index.add(`id-${i}`, i * 100);
+    expect(index.bytes).toBeGreaterThan(before);
+    expect(index.size).toBe(1000);
+    for (let i = 0; i < 1000; i++) expect(index.candidates(`id-${i}`)).toContain(i * 100);
+    const falseHits = Array.from({ length: 1000 }, (_, i) => `other-${i}`).filter((id) => index.mayHave(id));
+    expect(falseHits.length).toBeLessThan(5); // only 32-bit hash collisions, about 1000 * 1000 / 2^32
+  });
+
+  test('sized for the ledger bound, it does not grow up to it', () => {
+    const index = new IdIndex(50_000);
+    const bytes = index.bytes;
+    for (let i = 0; i < 50_000; i++) index.add(`order-${i}`, i);
+    expect(index.bytes).toBe(bytes);
+    expect(bytes).toBeLessThan(600 * 1024);
+  });
+});
+
 describe('hash collisions', () => {
   const [first, second] = collidingIds();
 
