@@ -201,6 +201,7 @@ export function captureControls(report: LeakReport, minDaemons: number): string[
 
 /** Files as they are, each directory walked; `kind` names the argument a file came from. */
 export async function scanPlainPath(path: string, kind: string, matcher: NeedleMatcher, report: LeakReport): Promise<void> {
+  report.kind(kind); // a row even when it holds no file (a directory with only a socket)
   const info = await stat(path);
   if (info.isDirectory()) {
     for (const entry of (await readdir(path)).sort()) await scanPlainPath(join(path, entry), kind, matcher, report);

@@ -172,4 +172,32 @@ check "journalctl -u otcd -p info shows approved payments" bash -c "nsenter -t $
 check "no test PAN or track 2 anywhere in the journal (all fields, all units)" \
   bash -c "! nsenter -t $CT_PID -a journalctl -o export --no-pager | grep -aqE '$PAN|${PAN:0:6}[0-9]{6}'"
 
+# ---- 5c. every byte otcd left behind, searched for every test card -----------
+# The raw journal files (the rootfs keeps the journal in /run/log/journal,
+# Storage=volatile; journald may compress big fields there, so the export,
+# decompressed, is searched too), `journalctl -o export` of all units, and the
+# state and runtime directories, copied out and searched by the same scanner
+# as the captured test suite (scripts/leak-scan.ts; every test PAN and track 2
+# in ASCII, hex, Base64, UTF-16...). Plain files: no AUTH allowance applies.
+LEAK=$(mktemp -d "${TMPDIR:-/tmp}/otcd-nspawn-leak.XXXXXX")
+for d in /run/log/journal /var/log/journal /var/lib/otcd /run/otcd; do
+  [ -d "$CTROOT$d" ] || continue
+  mkdir -p "$LEAK/files$(dirname "$d")" && cp -a "$CTROOT$d" "$LEAK/files$(dirname "$d")/"
+done
+ct journalctl -o export --no-pager >"$LEAK/journal.export" 2>/dev/null
+journal_files=$(find "$LEAK/files" -name '*.journal' | wc -l)
+check "copied out: $journal_files journal file(s), $(wc -c <"$LEAK/journal.export") bytes of export, the ledger" \
+  test "$journal_files" -gt 0 -a -s "$LEAK/journal.export" -a -s "$LEAK/files/var/lib/otcd/ledger.jsonl"
+# start-1 (an intentId) must be found: the files hold what the daemon wrote.
+scan_args=()
+for d in run/log/journal var/log/journal var/lib/otcd run/otcd; do
+  [ -d "$LEAK/files/$d" ] && scan_args+=(--dir "$d")
+done
+(cd "$LEAK/files" && node "$REPO/dist/scripts/leak-scan.js" "${scan_args[@]}" --file ../journal.export --expect start-1) >"$LEAK/scan.txt" 2>&1
+scan_rc=$?
+sed 's/^/  leak-scan: /' "$LEAK/scan.txt"
+check "leak-scan: no test PAN or track 2 in any encoding in the journal files, the export, /var/lib/otcd, /run/otcd (exit $scan_rc)" \
+  test "$scan_rc" -eq 0
+rm -rf "$LEAK"
+
 finish
