@@ -3,9 +3,10 @@
  * order that makes READY honest, and stopped in the order that loses nothing.
  *
  * Start: ledger (replay, compact) -> key pool (warming in the background) ->
- * terminal link (reopens by itself) -> payment engine (recovers what the
- * ledger left open) -> intent socket -> READY. The terminal may still be down
- * at READY: the socket answers, `health` and STATUS= say so.
+ * payment engine (recovers what the ledger left open) -> intent socket ->
+ * READY -> terminal link (reopens by itself) and the HTTP client. The
+ * terminal is down at READY: the socket answers, `health` and STATUS= say
+ * when it is up.
  *
  * Stop: STOPPING -> no new payments (SHUTTING_DOWN) -> the running payment
  * ends or is left durable in the ledger -> socket closed -> terminal closed.
@@ -115,7 +116,6 @@ export class Daemon {
     await this.ledger.open();
     this.keys.start();
     this.watchTerminal();
-    this.terminal.start();
     await this.engine.recover();
     this.engine.on('final', (record: { id: string; st: string }) => {
       this.lastOutcome = `${record.st} at ${new Date(this.clock.wallNow()).toISOString().slice(11, 19)}`;
@@ -128,6 +128,10 @@ export class Daemon {
     this.readySent = true;
     await this.notifier.ready(this.lastStatus);
     this.notifier.startWatchdog(() => this.loop.isHealthy() && !this.engine.isStuck(STUCK_GRACE_MS));
+    // The terminal link comes up after READY (a recovered payment waits for it): on a
+    // serial line, opening it first loads serialport's native binding, and nothing READY
+    // promises needs the link.
+    this.terminal.start();
     // After READY, off the start-up path: the HTTP client loads while the kiosk app connects.
     this.provider.prepare().catch((err: unknown) => this.log.error({ err: errorSummary(err) }, 'cannot load the HTTP client'));
   }
