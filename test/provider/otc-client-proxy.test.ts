@@ -5,7 +5,7 @@ import { OtcClient, ProviderError, RsaOtcKeyPair } from '../../daemon/provider/i
 import { startProviderStandin, type RunningStandin } from '../support/provider-standin.js';
 
 /** A minimal CONNECT proxy, as a partner's egress proxy would be; refuses tunnels to port 1. */
-function startProxy(): Promise<{ server: Server; url: string; tunnels: string[] }> {
+function startProxy(): Promise<{ server: Server; url: string; tunnels: string[]; destroyTunnels: () => void }> {
   const tunnels: string[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((_req, res) => res.writeHead(405).end());
@@ -24,13 +24,16 @@ function startProxy(): Promise<{ server: Server; url: string; tunnels: string[] 
       client.pipe(upstream);
     });
     sockets.add(upstream);
+    sockets.add(client);
     upstream.on('error', () => client.destroy());
     client.on('error', () => upstream.destroy());
   });
-  server.on('close', () => sockets.forEach((s) => s.destroy()));
+  // A tunnel leaves the HTTP server's hands (closeAllConnections does not see it) and a
+  // keep-alive TLS session can hold it open: close() would wait for it.
+  const destroyTunnels = (): void => sockets.forEach((s) => s.destroy());
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
     const a = server.address();
-    resolve({ server, url: `http://127.0.0.1:${typeof a === 'object' && a !== null ? a.port : 0}`, tunnels });
+    resolve({ server, url: `http://127.0.0.1:${typeof a === 'object' && a !== null ? a.port : 0}`, tunnels, destroyTunnels });
   }));
 }
 
@@ -40,6 +43,7 @@ beforeAll(async () => {
   [standin, proxy] = await Promise.all([startProviderStandin(), startProxy()]);
 });
 afterAll(async () => {
+  proxy.destroyTunnels();
   proxy.server.closeAllConnections();
   await new Promise((r) => proxy.server.close(r));
   await standin.stop();
