@@ -142,7 +142,12 @@ measure flow "$r"
 # is at the terminal when the stop comes.
 client pay stop-1 STOP-AUTH-1 12077 60000 >/tmp/otcd-stop-pay.$$ 2>&1 &
 CLIENT=$!
-sleep 3
+# Stop only once the AUTH is at the terminal (a payment still inquiring is stopped at
+# once, and the Stopping status could come and go between two polls).
+for _ in $(seq 1 300); do
+  grep -q '"state":"processing"' <<<"$(client get stop-1 2>/dev/null)" && break
+  sleep 0.1
+done
 t0=$(now_ms)
 ct systemctl stop --no-block otcd.service
 status_seen=""
