@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IntentClient } from '../../daemon/client/intent-client.js';
-import { DAEMON_NODE_FLAGS } from '../../daemon/node-flags.js';
+import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../../daemon/node-flags.js';
 import { CAPTURE_DIR_ENV, recordPid, tracedCommand } from '../leak-hunt/strace-capture.js';
 import { startProviderStandin, type RunningStandin } from '../../test/support/provider-standin.js';
 import { startTerminalSim, type RunningSim } from '../../test/support/terminal-sim.js';
@@ -119,7 +119,7 @@ export interface DaemonSpawnOptions {
   onLog?: (line: string) => void;
   /** OTCD_LOG_FORMAT; JSON lines by default, which tests parse. */
   logFormat?: 'pretty' | 'json';
-  /** Environment on top of ours; NOTIFY_SOCKET and JOURNAL_STREAM are cleared unless given here. */
+  /** Environment on top of ours (DAEMON_ENV, as the unit sets it); NOTIFY_SOCKET and JOURNAL_STREAM are cleared unless given here. */
   env?: NodeJS.ProcessEnv;
   /** Node flags after otcd's own (DAEMON_NODE_FLAGS), e.g. --heapsnapshot-signal=SIGUSR2. */
   nodeArgs?: string[];
@@ -130,13 +130,14 @@ export interface DaemonSpawnOptions {
 const LOG_TAIL_LINES = 500;
 
 /**
- * Starts `node <otcd's flags> [nodeArgs] dist/daemon/main.js --config FILE`, as the unit does.
+ * Starts `node <otcd's flags> [nodeArgs] dist/daemon/main.js --config FILE` with the unit's
+ * environment (DAEMON_ENV), as the unit does.
  * With OTCD_LEAK_CAPTURE_DIR set, under strace (scripts/leak-hunt/strace-capture.ts),
  * every byte the daemon writes is kept there for scripts/leak-scan.ts; the process
  * returned is still node itself (strace -D), so signals and exit codes are unchanged.
  */
 export function startDaemon(configPath: string, opts: DaemonSpawnOptions = {}): DaemonProcess {
-  const env: NodeJS.ProcessEnv = { ...process.env, NOTIFY_SOCKET: '', JOURNAL_STREAM: '', OTCD_LOG_FORMAT: opts.logFormat ?? 'json', ...opts.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...DAEMON_ENV, NOTIFY_SOCKET: '', JOURNAL_STREAM: '', OTCD_LOG_FORMAT: opts.logFormat ?? 'json', ...opts.env };
   for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
   const args = [...DAEMON_NODE_FLAGS, ...(opts.nodeArgs ?? []), join(repoRoot(), 'dist', 'daemon', 'main.js'), '--config', configPath];
   const captureDir = process.env[CAPTURE_DIR_ENV];
