@@ -3,6 +3,13 @@
  * test keeps the two the same): the node flags of its ExecStart and the
  * variables of its Environment= lines. scripts/lib/stack.ts startDaemon
  * applies both, so tests, bench and chaos run the daemon as the unit does.
+ *
+ * Figures: peak RSS (VmHWM) of the real daemon after 300 payments, each with
+ * a fresh RSA-2048 key, on the 2-core development machine (other jobs
+ * running), from
+ *   npm run build && node dist/scripts/diag/rss-breakdown.js 300 [--flag | VAR=value]...
+ * which also prints where the resident set goes (smaps by mapping kind).
+ * Bare `node -e` idles at ~40 MiB here.
  */
 
 /**
@@ -10,12 +17,34 @@
  * its 32 MiB ceiling as inquiries allocate and never shrinks, which showed as
  * +25 MiB of RSS in `npm run bench`; one payment allocates far less than
  * 1 MiB between scavenges, and a kiosk board has little memory to spare.
+ *
+ * --jitless: JavaScript runs in V8's interpreter only. otcd's work per payment
+ * is RSA key generation, TLS and serial I/O, all native; its JavaScript is
+ * glue, so the JIT bought nothing measurable (daemon CPU per payment
+ * ~190-210 ms with or without it, pay -> AUTH p50 the same) and cost memory:
+ * the optimizing compiler's code in the node binary (5 MiB of text paged in),
+ * its compile jobs' malloc arenas on V8's worker threads (8.8 MiB: the thread
+ * arenas were these, not key generation's), and the executable code space
+ * (1.6 MiB). Idle 71-73 -> 60 MiB; after 300 payments 83-86 -> 73 MiB.
+ * It also leaves the process without writable+executable pages.
+ * --no-expose-wasm: --jitless turns WebAssembly off anyway and otherwise says
+ * so ("disabling flag --expose_wasm") on every start; nothing of ours or of
+ * our dependencies uses WebAssembly (Node's ESM loader falls back to its
+ * JavaScript CommonJS lexer).
+ * --optimize-for-size: V8 grows the old generation by a smaller factor and
+ * compacts more eagerly. With --jitless: after 300 payments 66.4 and
+ * 69.4 MiB (two runs) against 83-86 MiB with neither flag; alone it gave
+ * 78.5 MiB. (Together these two are what V8's --lite-mode implies; named
+ * one by one so each is visible and documented.)
  */
-export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--jitless', '--no-expose-wasm', '--optimize-for-size'];
 
 /**
  * NODE_ENV=production: nothing of ours reads it; it is set for dependencies
  * that might.
+ *
+ * No malloc tuning: MALLOC_ARENA_MAX=2 gained ~3 MiB with the JIT on and
+ * nothing with --jitless (thread arenas are then < 1 MiB in all).
  */
 export const DAEMON_ENV: Readonly<Record<string, string>> = {
   NODE_ENV: 'production',

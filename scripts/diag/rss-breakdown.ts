@@ -10,7 +10,8 @@
  * The daemon is started by scripts/lib/stack.ts startDaemon (DAEMON_NODE_FLAGS
  * and DAEMON_ENV, as the unit runs it), then the settings given here on top.
  * Prints VmHWM/VmRSS, /proc/PID/smaps_rollup, smaps grouped by what the
- * mapping is, and pay -> AUTH written (provider excluded) p50/p99. --usage
+ * mapping is, pay -> AUTH written (provider excluded) p50/p99 and the
+ * daemon's CPU time per payment. --usage
  * preloads scripts/diag/usage-on-signal.ts and adds process.memoryUsage()
  * and V8's spaces (the preload itself costs a few hundred KiB: leave it off
  * when comparing peaks).
@@ -19,7 +20,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { approvedTiming, authWrittenExcludingProvider, pay, waitUntilWarm } from '../bench/payments.js';
-import { readMemory } from '../bench/proc.js';
+import { readCpuTime, readMemory } from '../bench/proc.js';
 import { repoRoot } from '../lib/repo-root.js';
 import { startDaemon, startStack, waitForSocket } from '../lib/stack.js';
 import { percentile } from '../lib/stats.js';
@@ -110,14 +111,16 @@ try {
   await sleep(2000);
   const idle = readMemory(pid);
   const started = performance.now();
+  const cpu0 = readCpuTime(pid).selfMs;
   await pay(client, 0, n, { runId: 'rss', waitForKey: true });
   const seconds = (performance.now() - started) / 1000;
+  const cpuPerPayment = (readCpuTime(pid).selfMs - cpu0) / n;
   await sleep(1000);
   const after = readMemory(pid);
   console.log(`settings: ${rest.join(' ') || '(none beyond DAEMON_NODE_FLAGS/DAEMON_ENV)'}`);
   console.log(`idle:              VmHWM ${mib(idle.peakKiB)} MiB  VmRSS ${mib(idle.rssKiB)} MiB`);
   console.log(`after ${n} payments: VmHWM ${mib(after.peakKiB)} MiB  VmRSS ${mib(after.rssKiB)} MiB  (${seconds.toFixed(0)} s)`);
-  console.log(`pay -> AUTH written, provider excluded: p50 ${percentile(timings, 50).toFixed(1)} ms  p99 ${percentile(timings, 99).toFixed(1)} ms  (n=${timings.length})`);
+  console.log(`pay -> AUTH written, provider excluded: p50 ${percentile(timings, 50).toFixed(1)} ms  p99 ${percentile(timings, 99).toFixed(1)} ms  (n=${timings.length})  daemon CPU ${cpuPerPayment.toFixed(1)} ms/payment (key generation included)`);
   const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').split('\n').filter((l) => /^(Rss|Pss|Pss_Anon|Pss_File|Shared_Clean|Shared_Dirty|Private_Clean|Private_Dirty|Anonymous|Swap):/.test(l));
   console.log(`smaps_rollup: ${rollup.map((l) => l.replace(/\s+/g, ' ')).join(' | ')}`);
   const groups = [...group(readSmaps(pid)).entries()].sort((a, b) => b[1].rss - a[1].rss);
