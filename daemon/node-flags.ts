@@ -25,16 +25,17 @@
  * the optimizing compiler's code in the node binary (5 MiB of text paged in),
  * its compile jobs' malloc arenas on V8's worker threads (8.8 MiB: the thread
  * arenas were these, not key generation's), and the executable code space
- * (1.6 MiB). Idle 71-73 -> 60 MiB; after 300 payments 83-86 -> 73 MiB.
+ * (1.6 MiB). Idle 71-73 -> 60 MiB; after 300 payments 83-86 -> 69-73 MiB.
  * It also leaves the process without writable+executable pages.
  * --no-expose-wasm: --jitless turns WebAssembly off anyway and otherwise says
  * so ("disabling flag --expose_wasm") on every start; nothing of ours or of
  * our dependencies uses WebAssembly (Node's ESM loader falls back to its
  * JavaScript CommonJS lexer).
  * --optimize-for-size: V8 grows the old generation by a smaller factor and
- * compacts more eagerly. With --jitless: after 300 payments 66.4 and
- * 69.4 MiB (two runs) against 83-86 MiB with neither flag; alone it gave
- * 78.5 MiB. (Together these two are what V8's --lite-mode implies; named
+ * compacts more eagerly. With --jitless: after 300 payments 64.6-69.4 MiB
+ * (four runs) against 83-86 MiB with neither flag; alone it gave 78.5 and
+ * 81.4 MiB. `npm run bench` with all of these: idle 59.6 MiB, after 1,000
+ * payments 70.2 MiB (was ~85), start to READY 1.49x bare node. (Together these two are what V8's --lite-mode implies; named
  * one by one so each is visible and documented.)
  */
 export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--jitless', '--no-expose-wasm', '--optimize-for-size'];
@@ -43,8 +44,12 @@ export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', 
  * NODE_ENV=production: nothing of ours reads it; it is set for dependencies
  * that might.
  *
- * No malloc tuning: MALLOC_ARENA_MAX=2 gained ~3 MiB with the JIT on and
- * nothing with --jitless (thread arenas are then < 1 MiB in all).
+ * No malloc or thread-pool tuning, measured as above and left out:
+ * MALLOC_ARENA_MAX=2 gained ~3 MiB with the JIT on and nothing with --jitless
+ * (thread arenas are then < 1 MiB in all); UV_THREADPOOL_SIZE=2 gained
+ * nothing and would queue ledger writes behind key generation. Nor
+ * --v8-pool-size=1: 2.4 MiB on top of the flags above (64.0-64.5 against
+ * 64.6-69.4 MiB), under the 4 MiB worth a non-default.
  */
 export const DAEMON_ENV: Readonly<Record<string, string>> = {
   NODE_ENV: 'production',
