@@ -32,8 +32,8 @@
  * our dependencies uses WebAssembly (Node's ESM loader falls back to its
  * JavaScript CommonJS lexer).
  * --optimize-for-size: V8 grows the old generation by a smaller factor and
- * compacts more eagerly. With --jitless: after 300 payments 64.6-69.4 MiB
- * (four runs) against 83-86 MiB with neither flag; alone it gave 78.5 and
+ * compacts more eagerly. With --jitless: after 300 payments 64.6-70.0 MiB
+ * (five runs) against 83-86 MiB with neither flag; alone it gave 78.5 and
  * 81.4 MiB. `npm run bench` with all of these: idle 59.6 MiB, after 1,000
  * payments 70.2 MiB (was ~85), start to READY 1.49x bare node. (Together these two are what V8's --lite-mode implies; named
  * one by one so each is visible and documented.)
@@ -48,8 +48,8 @@ export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', 
  * MALLOC_ARENA_MAX=2 gained ~3 MiB with the JIT on and nothing with --jitless
  * (thread arenas are then < 1 MiB in all); UV_THREADPOOL_SIZE=2 gained
  * nothing and would queue ledger writes behind key generation. Nor
- * --v8-pool-size=1: 2.4 MiB on top of the flags above (64.0-64.5 against
- * 64.6-69.4 MiB), under the 4 MiB worth a non-default.
+ * --v8-pool-size=1: 2.4 MiB on top of the flags above(64.0-64.5 against
+ * 64.6-70.0 MiB), under the 4 MiB worth a non-default.
  */
 export const DAEMON_ENV: Readonly<Record<string, string>> = {
   NODE_ENV: 'production',
