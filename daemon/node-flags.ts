@@ -48,7 +48,7 @@ export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', 
  * MALLOC_ARENA_MAX=2 gained ~3 MiB with the JIT on and nothing with --jitless
  * (thread arenas are then < 1 MiB in all); UV_THREADPOOL_SIZE=2 gained
  * nothing and would queue ledger writes behind key generation. Nor
- * --v8-pool-size=1: 2.4 MiB on top of the flags above(64.0-64.5 against
+ * --v8-pool-size=1: 2.4 MiB on top of the flags above (64.0-64.5 against
  * 64.6-70.0 MiB), under the 4 MiB worth a non-default.
  */
 export const DAEMON_ENV: Readonly<Record<string, string>> = {
