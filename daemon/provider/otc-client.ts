@@ -1,26 +1,21 @@
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ClientRequest } from 'node:http';
-import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
+import type { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
-import { TLSSocket, createSecureContext, rootCertificates } from 'node:tls';
-import type { Got } from 'got';
-import { HttpsProxyAgent } from 'hpagent';
 import iconv from 'iconv-lite';
 import pino, { type Logger } from 'pino';
 import { systemClock, type Clock, type Timer } from '../../drivers/clock.js';
 import { OtcdError } from '../../drivers/errors.js';
 import { ProviderError, type TimeoutPhase } from './errors.js';
+import type { HttpsStack } from './https-stack.js';
 import { PROVIDER_CHARSET, REQUEST_MAX_BYTES, eucKrByteLength, parseOtcAnswer, type OtcAnswer } from './otc-answer.js';
 
-/**
- * got (and its dependencies) is the heaviest module otcd loads: ~250 ms on
- * this class of machine. It is loaded on first use, so READY does not wait
- * for it; the daemon warms it right after READY with `prepare()`.
- */
-let gotLoading: Promise<Got> | undefined;
-function loadGot(): Promise<Got> {
-  gotLoading ??= import('got').then((m) => m.default);
-  return gotLoading;
+/** got, https, tls and hpagent: loaded on first use, so READY does not wait for them (https-stack.ts). */
+let stackLoading: Promise<HttpsStack> | undefined;
+function loadHttpsStack(): Promise<HttpsStack> {
+  stackLoading ??= import('./https-stack.js').then((m) => m.httpsStack);
+  return stackLoading;
 }
 
 export interface ProviderOptions {
@@ -134,38 +129,20 @@ export class OtcClient {
     this.log = (opts.logger ?? pino({ level: 'silent' })).child({ module: 'provider' });
 
     // The PEM files are read now, so a missing or unreadable one stops the daemon
-    // before READY; a client certificate and key are also parsed now (a context of
-    // their own, without any CA: about a millisecond), so a broken pair does too.
+    // before READY; a client certificate and key are also parsed and matched now,
+    // so a broken pair does too.
     this.tls = {
       ...(opts.caFile !== undefined ? { ca: readPem(opts.caFile, 'caFile') } : {}),
       ...(opts.clientCertFile !== undefined ? { cert: readPem(opts.clientCertFile, 'clientCertFile') } : {}),
       ...(opts.clientKeyFile !== undefined ? { key: readPem(opts.clientKeyFile, 'clientKeyFile') } : {}),
     };
-    if (this.tls.cert !== undefined || this.tls.key !== undefined) createSecureContext({ cert: this.tls.cert, key: this.tls.key });
+    if (this.tls.cert !== undefined || this.tls.key !== undefined) checkClientPair(this.tls.cert, this.tls.key);
     this.proxy = opts.proxy;
   }
 
-  /**
-   * The agent and its one TLS context for the daemon's life, built on first use
-   * (prepare() right after READY, else the first inquiry). Left to the agent,
-   * every connection (keep-alive is off) would build its own context and parse
-   * ~140 root certificates again: ~24 ms of CPU and ~1 MiB outside the JS heap
-   * per inquiry, found by `npm run bench` as RSS growing from 72 to 268 MiB over
-   * 1,000 payments. Built in the constructor, those ~25-30 ms (a CA file means
-   * the system roots are parsed from PEM with it) were the largest single step
-   * before READY (scripts/diag/startup-profile.ts).
-   */
-  private httpsAgent(): HttpsAgent {
-    if (this.agentInstance === undefined) {
-      const secureContext = createSecureContext({
-        minVersion: 'TLSv1.2',
-        ...(this.tls.ca !== undefined ? { ca: [...rootCertificates, this.tls.ca] } : {}),
-        ...(this.tls.cert !== undefined ? { cert: this.tls.cert } : {}),
-        ...(this.tls.key !== undefined ? { key: this.tls.key } : {}),
-      });
-      const tlsOptions: AgentOptions = { keepAlive: false, minVersion: 'TLSv1.2', secureContext };
-      this.agentInstance = this.proxy !== undefined ? new HttpsProxyAgent({ ...tlsOptions, proxy: this.proxy }) : new HttpsAgent(tlsOptions);
-    }
+  /** The agent and its one TLS context (https-stack.ts), built on first use: prepare() right after READY, else the first inquiry. */
+  private httpsAgent(stack: HttpsStack): HttpsAgent {
+    this.agentInstance ??= stack.makeAgent(this.tls, this.proxy);
     return this.agentInstance;
   }
 
@@ -238,12 +215,12 @@ export class OtcClient {
 
   /** Builds the TLS context and loads the HTTP client ahead of the first inquiry (the daemon calls it once READY). */
   async prepare(): Promise<void> {
-    this.httpsAgent();
-    await loadGot();
+    this.httpsAgent(await loadHttpsStack());
   }
 
   private async attempt(body: Buffer, authorizationId: string, totalDeadline: number, signal: AbortSignal | undefined): Promise<OtcAnswer> {
-    const got = await loadGot();
+    const stack = await loadHttpsStack();
+    const { got } = stack;
     if (signal?.aborted) throw aborted();
     const controller = new AbortController();
     let timedOut: TimeoutPhase | undefined;
@@ -277,14 +254,14 @@ export class OtcClient {
         throwHttpErrors: false,
         followRedirect: false,
         retry: { limit: 0 },
-        agent: { https: this.httpsAgent() },
+        agent: { https: this.httpsAgent(stack) },
         signal: controller.signal,
       });
       request.on('request', (req: ClientRequest) => {
         req.once('socket', (socket: Socket) => {
           // A fresh socket (no keep-alive, and hpagent hands over the TLS
           // socket before its handshake) always reports secureConnect.
-          if (socket instanceof TLSSocket) socket.once('secureConnect', onHandshake);
+          if (stack.isTls(socket)) socket.once('secureConnect', onHandshake);
           else onHandshake();
         });
       });
@@ -370,4 +347,18 @@ function readPem(path: string, option: string): Buffer {
   } catch (e) {
     throw new OtcdError('PROVIDER_CONFIG', `Cannot read the provider ${option} ${path}: ${(e as Error).message}`);
   }
+}
+
+/** A client certificate and its key must both be there, parse, and belong together. */
+function checkClientPair(cert: Buffer | undefined, key: Buffer | undefined): void {
+  if (cert === undefined || key === undefined) {
+    throw new OtcdError('PROVIDER_CONFIG', 'provider client_cert_file and client_key_file go together: set both or neither');
+  }
+  let matches: boolean;
+  try {
+    matches = new X509Certificate(cert).checkPrivateKey(createPrivateKey(key));
+  } catch (err) {
+    throw new OtcdError('PROVIDER_CONFIG', `the provider client certificate or key does not parse: ${(err as Error).message}`);
+  }
+  if (!matches) throw new OtcdError('PROVIDER_CONFIG', 'the provider client key does not belong to the client certificate');
 }
