@@ -38,6 +38,13 @@
  * payments 70.2 MiB (was ~85), start to READY 1.49x bare node. (Together these two are what V8's --lite-mode implies; named
  * one by one so each is visible and documented.)
  */
+/**
+ * The daemon as it runs (relative to the application root, /opt/otcd): the
+ * bundle scripts/bundle.ts writes, one file instead of ~90 modules to resolve
+ * before READY. dist/daemon/main.js is the same daemon, unbundled.
+ */
+export const DAEMON_SCRIPT = 'dist/daemon/otcd.js';
+
 export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--jitless', '--no-expose-wasm', '--optimize-for-size'];
 
 /**

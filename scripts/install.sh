@@ -65,7 +65,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-[ -f "$REPO/dist/daemon/main.js" ] || die "$REPO/dist is missing: run 'npm ci && npm run build' in $REPO first"
+[ -f "$REPO/dist/daemon/otcd.js" ] || die "$REPO/dist is missing: run 'npm ci && npm run build' in $REPO first"
 [ -n "$ARCH" ] || ARCH=$(dpkg --print-architecture 2>/dev/null) || die "--arch is needed where dpkg is not"
 # Debian architecture -> serialport's prebuilds/<platform-arch> folder.
 case "$ARCH" in
@@ -95,12 +95,12 @@ stage_tree() {
     || die "npm ci --omit=dev failed (needs the npm registry or a warm npm cache)"
   prune_app "$app"
   chmod -R u=rwX,go=rX "$app"
-  chmod 0755 "$app/dist/daemon/main.js" "$app/dist/daemon/otcctl.js"
+  chmod 0755 "$app/dist/daemon/otcd.js" "$app/dist/daemon/main.js" "$app/dist/daemon/otcctl.js"
 
   # 2. The commands a technician types; the service runs the same files.
   local cmd main
   for cmd in otcd otcctl; do
-    main=$( [ $cmd = otcd ] && echo main.js || echo otcctl.js )
+    main=$( [ $cmd = otcd ] && echo otcd.js || echo otcctl.js )
     install -D -m 0755 /dev/stdin "$t$BINDIR/$cmd" <<WRAPPER
 #!/bin/sh
 # $cmd for technicians: see '$cmd --help'.

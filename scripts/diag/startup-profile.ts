@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { DAEMON_NODE_FLAGS } from '../../daemon/node-flags.js';
+import { DAEMON_NODE_FLAGS, DAEMON_SCRIPT } from '../../daemon/node-flags.js';
 import { startNotifyListener } from '../bench/notify-listener.js';
 import { startDaemon, startStack } from '../lib/stack.js';
 import { repoRoot } from '../lib/repo-root.js';
@@ -157,7 +157,7 @@ async function main(): Promise<void> {
     log(`otcd start x${opts.runs}`);
     const runs: Run[] = [];
     for (let i = 0; i < opts.runs; i++) runs.push(await runOnce(stack.configPath, listener.path, (t) => listener.next('READY=1', t)));
-    console.log(`otcd start-up, median of ${opts.runs} (node ${DAEMON_NODE_FLAGS.join(' ')} dist/daemon/main.js, as the unit runs it)\n`);
+    console.log(`otcd start-up, median of ${opts.runs} (node ${DAEMON_NODE_FLAGS.join(' ')} ${DAEMON_SCRIPT}, as the unit runs it)\n`);
     console.log(stepTable(runs));
     log('files loaded');
     console.log(`\n${await fileCounts(stack.configPath)}`);

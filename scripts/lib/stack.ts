@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IntentClient } from '../../daemon/client/intent-client.js';
-import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../../daemon/node-flags.js';
+import { DAEMON_ENV, DAEMON_NODE_FLAGS, DAEMON_SCRIPT } from '../../daemon/node-flags.js';
 import { CAPTURE_DIR_ENV, recordPid, tracedCommand } from '../leak-hunt/strace-capture.js';
 import { startProviderStandin, type RunningStandin } from '../../test/support/provider-standin.js';
 import { startTerminalSim, type RunningSim } from '../../test/support/terminal-sim.js';
@@ -117,6 +117,8 @@ ${extra('payment')}
 export interface DaemonSpawnOptions {
   /** Each line the daemon writes (stdout and stderr). */
   onLog?: (line: string) => void;
+  /** Every chunk the daemon writes, as raw bytes (a leak need not be valid UTF-8). */
+  onOutput?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
   /** OTCD_LOG_FORMAT; JSON lines by default, which tests parse. */
   logFormat?: 'pretty' | 'json';
   /** Environment on top of ours (DAEMON_ENV, as the unit sets it); NOTIFY_SOCKET and JOURNAL_STREAM are cleared unless given here. */
@@ -130,7 +132,7 @@ export interface DaemonSpawnOptions {
 const LOG_TAIL_LINES = 500;
 
 /**
- * Starts `node <otcd's flags> [nodeArgs] dist/daemon/main.js --config FILE` with the unit's
+ * Starts `node <otcd's flags> [nodeArgs] dist/daemon/otcd.js --config FILE` with the unit's
  * environment (DAEMON_ENV), as the unit does.
  * With OTCD_LEAK_CAPTURE_DIR set, under strace (scripts/leak-hunt/strace-capture.ts),
  * every byte the daemon writes is kept there for scripts/leak-scan.ts; the process
@@ -139,7 +141,7 @@ const LOG_TAIL_LINES = 500;
 export function startDaemon(configPath: string, opts: DaemonSpawnOptions = {}): DaemonProcess {
   const env: NodeJS.ProcessEnv = { ...process.env, ...DAEMON_ENV, NOTIFY_SOCKET: '', JOURNAL_STREAM: '', OTCD_LOG_FORMAT: opts.logFormat ?? 'json', ...opts.env };
   for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
-  const args = [...DAEMON_NODE_FLAGS, ...(opts.nodeArgs ?? []), join(repoRoot(), 'dist', 'daemon', 'main.js'), '--config', configPath];
+  const args = [...DAEMON_NODE_FLAGS, ...(opts.nodeArgs ?? []), join(repoRoot(), DAEMON_SCRIPT), '--config', configPath];
   const captureDir = process.env[CAPTURE_DIR_ENV];
   const traced = captureDir ? tracedCommand(captureDir, process.execPath, args, configPath) : undefined;
   const child = spawn(traced?.command ?? process.execPath, traced?.args ?? args, {
@@ -157,8 +159,14 @@ export function startDaemon(configPath: string, opts: DaemonSpawnOptions = {}): 
       opts.onLog?.(line);
     }
   };
-  child.stdout?.on('data', onChunk);
-  child.stderr?.on('data', onChunk);
+  child.stdout?.on('data', (chunk: Buffer) => {
+    opts.onOutput?.(chunk, 'stdout');
+    onChunk(chunk);
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    opts.onOutput?.(chunk, 'stderr');
+    onChunk(chunk);
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const wait = async (signal: NodeJS.Signals): Promise<number | null> => {
     if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;

@@ -24,7 +24,7 @@ cd "$REPO"
 # shellcheck source=checks.sh
 . test/systemd/checks.sh
 
-[ -f dist/daemon/main.js ] && [ -f dist/scripts/provider-standin.js ] || { echo "FAIL dist/ is missing: run npm run build"; FAILED=1; finish; }
+[ -f dist/daemon/otcd.js ] && [ -f dist/scripts/provider-standin.js ] || { echo "FAIL dist/ is missing: run npm run build"; FAILED=1; finish; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/otcd-deb-test.XXXXXX")
 # lib.sh's EXIT trap powers the container off; this one runs after it.

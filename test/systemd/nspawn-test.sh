@@ -31,7 +31,7 @@ wait_prop() {
   while [ "$(prop "$p")" != "$v" ]; do [ $SECONDS -lt $deadline ] || return 1; sleep 0.05; done
 }
 
-[ -f dist/daemon/main.js ] && [ -f dist/test/systemd/pay-client.js ] || { echo "FAIL dist/ is missing: run npm run build"; FAILED=1; finish; }
+[ -f dist/daemon/otcd.js ] && [ -f dist/test/systemd/pay-client.js ] || { echo "FAIL dist/ is missing: run npm run build"; FAILED=1; finish; }
 
 ROOTFS=$(scripts/nspawn/build-rootfs.sh) || { fail "build the root file system"; finish; }
 nspawn_boot "$ROOTFS" "otcd-test-$$" --bind-ro="$REPO":/src || { fail "boot systemd under systemd-nspawn"; finish; }
