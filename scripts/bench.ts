@@ -98,8 +98,9 @@ async function main(): Promise<void> {
       misses.push({
         figure: 'start to READY',
         byHowMuch: `${fmtMs(ready)} is ${startVerdict.ratio.toFixed(2)}x bare Node's ${fmtMs(bareStart)}, ${fmtMs(ready - START_TARGET * bareStart)} over the ${START_TARGET}x budget`,
-        why: `loading otcd's modules alone (node importing dist/daemon/daemon.js, then exiting) takes ${fmtMs(modulesStart)} median, ${fmtMs(modulesStart - bareStart)} more than bare Node; `
-          + `from there the daemon needs ${fmtMs(socketUp - modulesStart)} to read its config, open and compact the ledger (fsync), connect and listen, `
+        why: `loading otcd's code alone (the bundle with otcd's node flags, printing its version) takes ${fmtMs(modulesStart)} median, ${fmtMs(modulesStart - bareStart)} more than bare Node `
+          + `(of which ~15 ms is Node compiling its own built-in modules afresh: any V8 flag, and otcd's save ~20 MiB, turns its code cache off); `
+          + `from there the daemon needs ${fmtMs(socketUp - modulesStart)} to read its config, open the ledger and listen, `
           + `and ${fmtMs(ready - socketUp)} more for READY=1, one run of systemd-notify (a second process, spawned after the socket is up, waiting on its barrier)`,
       });
     }
@@ -191,10 +192,10 @@ async function main(): Promise<void> {
           otcd: `peak ${growth >= 0 ? '+' : ''}${growth} KiB, now ${last.mem.rssKiB - first.mem.rssKiB >= 0 ? '+' : ''}${last.mem.rssKiB - first.mem.rssKiB} KiB`,
           baseline: '-', target: `none (< ${GROWTH_TOLERANCE_KIB} KiB)`, verdict: grew ? 'MISS' : 'ok',
         });
-        if (grew) misses.push({ figure: 'RSS growth', byHowMuch: `VmHWM grew ${growth} KiB between ${first.n} and ${last.n} payments`, why: 'what remains is the ledger\'s in-memory records (~0.6 KiB per payment, bounded by retention and compaction) '
-          + 'and compiled code (heap snapshots after 100 and 400 payments differ by 395 KiB, scripts/diag/heap-count.ts). Two causes this row found '
-          + 'are fixed: a TLS context built per inquiry (+272 MiB over 1,000 payments) and V8\'s young generation growing to its 32 MiB ceiling '
-          + '(now capped by --max-semi-space-size=1, daemon/node-flags.ts: +12.5 MiB -> +2.9 MiB between 250 and 1,000 payments, pay -> AUTH unchanged)' });
+        if (grew) misses.push({ figure: 'RSS growth', byHowMuch: `VmHWM grew ${growth} KiB between ${first.n} and ${last.n} payments`, why: 'not the ledger (it holds the open and the latest 64 payments in memory, and a fixed-size index: daemon/payments/ledger.ts); '
+          + 'see scripts/diag/rss-breakdown.ts for where the process\'s pages are. Causes this row found and fixed: the ledger holding every retained payment, '
+          + 'a TLS context built per inquiry (+272 MiB over 1,000 payments), V8\'s young generation growing to its 32 MiB ceiling '
+          + '(--max-semi-space-size=1), JIT code and the compile jobs\' malloc arenas (--jitless), daemon/node-flags.ts' });
       }
       const memMisses = [idleMem, ...memAt.map((m) => m.mem)].filter((m) => memVerdict(m).missed);
       if (memMisses.length > 0) {
@@ -202,8 +203,9 @@ async function main(): Promise<void> {
         misses.push({
           figure: 'peak RSS',
           byHowMuch: `up to ${fmtMiB(worst * KIB)}, ${(worst / bareMem.peakKiB).toFixed(2)}x bare Node's ${fmtMiB(bareMem.peakKiB * KIB)}, ${fmtMiB((worst - RSS_TARGET * bareMem.peakKiB) * KIB)} over the ${RSS_TARGET}x budget`,
-          why: `a node that only imports otcd's modules (dist/daemon/daemon.js: pino, smol-toml, iconv-lite, hpagent; got and serialport load later) and idles peaks at ${fmtMiB(modulesMem.peakKiB * KIB)} `
-            + `(${(modulesMem.peakKiB / bareMem.peakKiB).toFixed(2)}x); the rest is the running daemon (TLS context and agent, key pool, sockets, the ledger's records, V8 heap headroom after work)`,
+          why: `a node with otcd's flags that only imports otcd's modules (pino, smol-toml, iconv-lite; got, https and serialport load later) and idles peaks at ${fmtMiB(modulesMem.peakKiB * KIB)} `
+            + `(${(modulesMem.peakKiB / bareMem.peakKiB).toFixed(2)}x); the rest is the running daemon: got and its dependencies (~9.5 MiB, of which ~6 MiB is ICU data `
+            + `pulled in by @sindresorhus/is building Intl.ListFormat objects at import), the TLS context and agent, the key pool, V8 heap headroom after work`,
         });
       }
 
