@@ -34,6 +34,7 @@ import { startCapturedDaemon, type CapturedDaemon } from './leak-hunt/daemon.js'
 import { needlesFor, panOf, type Needle, type TestCard } from './leak-hunt/needles.js';
 import { ScanResult, scanBuffer, scanFile } from './leak-hunt/scan.js';
 import { startStack, waitForSocket } from './lib/stack.js';
+import { printTable } from './lib/table.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -344,14 +345,6 @@ function selfTest(needles: Needle[]): void {
       }
     }
   }
-}
-
-function printTable(head: string[], rows: string[][]): void {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ');
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
-  for (const r of rows) console.log(line(r));
 }
 
 main().then((code) => {

@@ -26,6 +26,7 @@ import { NeedleMatcher } from './leak-hunt/matcher.js';
 import { needlesFor } from './leak-hunt/needles.js';
 import { SUITE_CARDS, unlistedTrack2s } from './leak-hunt/test-cards.js';
 import { repoRoot } from './lib/repo-root.js';
+import { printTable } from './lib/table.js';
 
 const USAGE = `Usage: node dist/scripts/leak-scan.js --captures DIR [--min-daemons N]
        node dist/scripts/leak-scan.js (--dir DIR | --file FILE)... [--expect TEXT]...
@@ -119,14 +120,6 @@ async function main(): Promise<number> {
   if (problems.length > 0) return 2;
   console.log(values.captures ? '\nno card data outside AUTH frames on the terminal link' : '\nno card data in these files');
   return 0;
-}
-
-function printTable(head: string[], rows: string[][]): void {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ');
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
-  for (const r of rows) console.log(line(r));
 }
 
 main().then((code) => {

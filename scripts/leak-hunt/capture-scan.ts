@@ -11,12 +11,13 @@
  *     traced).
  * Hits are reported with their surroundings in hex, every needle masked.
  */
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { isAllowedHit, isTerminalLink, targetKind, type DaemonPeers, type TargetKind } from './auth-frame.js';
 import { maskedContext, type Match, type NeedleMatcher } from './matcher.js';
 import { CAPTURE_LOG_SUFFIX, CAPTURE_META_SUFFIX, CAPTURE_PREFIX, type CaptureMeta } from './strace-capture.js';
 import { decodeEscapes, readStraceLog, StraceLogParser, type TracedWrite } from './strace-log.js';
+import { fileChunks } from './file-chunks.js';
 
 export interface KindStats {
   writes: number;
@@ -211,39 +212,23 @@ export async function scanPlainPath(path: string, kind: string, matcher: NeedleM
   await scanPlainFile(path, kind, matcher, report);
 }
 
-const CHUNK_BYTES = 16 * 1024 * 1024;
-
 async function scanPlainFile(path: string, kind: string, matcher: NeedleMatcher, report: LeakReport): Promise<void> {
   const stats = report.kind(kind);
   stats.writes++; // here: files
   const expected = [...report.expected.keys()].map((text) => ({ text, bytes: Buffer.from(text, 'utf8') }));
   const overlap = Math.max(matcher.overlap, ...expected.map((e) => e.bytes.length - 1));
-  const handle = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(CHUNK_BYTES + overlap);
-    let position = 0;
-    let carried = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, carried, CHUNK_BYTES, position);
-      if (bytesRead === 0) break;
-      const valid = buf.subarray(0, carried + bytesRead);
-      const matches = matcher.find(valid).filter((m) => m.at + m.needle.bytes.length > carried);
-      for (const place of places(matches)) {
-        stats.hits++;
-        report.addHit({ kind, where: `${path} @${position - carried + place.first.at}`, labels: place.labels, context: maskedContext(valid, place.first, matches) });
-      }
-      for (const e of expected) {
-        for (let at = valid.indexOf(e.bytes); at >= 0; at = valid.indexOf(e.bytes, at + 1)) {
-          if (at + e.bytes.length > carried) report.expected.set(e.text, report.expected.get(e.text)! + 1);
-        }
-      }
-      stats.bytes += bytesRead;
-      position += bytesRead;
-      carried = Math.min(overlap, valid.length);
-      buf.copy(buf, 0, valid.length - carried, valid.length);
+  for await (const { bytes: valid, offset, carried, fresh } of fileChunks(path, overlap)) {
+    const matches = matcher.find(valid).filter((m) => m.at + m.needle.bytes.length > carried);
+    for (const place of places(matches)) {
+      stats.hits++;
+      report.addHit({ kind, where: `${path} @${offset + place.first.at}`, labels: place.labels, context: maskedContext(valid, place.first, matches) });
     }
-  } finally {
-    await handle.close();
+    for (const e of expected) {
+      for (let at = valid.indexOf(e.bytes); at >= 0; at = valid.indexOf(e.bytes, at + 1)) {
+        if (at + e.bytes.length > carried) report.expected.set(e.text, report.expected.get(e.text)! + 1);
+      }
+    }
+    stats.bytes += fresh;
   }
 }
 

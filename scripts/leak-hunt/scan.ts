@@ -3,7 +3,7 @@
  * chunks (a core image is hundreds of MB) with an overlap so no hit is lost
  * on a chunk boundary.
  */
-import { open } from 'node:fs/promises';
+import { fileChunks } from './file-chunks.js';
 import type { Needle } from './needles.js';
 
 export interface Hit {
@@ -15,7 +15,6 @@ export interface Hit {
   context: string;
 }
 
-const CHUNK_BYTES = 16 * 1024 * 1024;
 const CONTEXT_BYTES = 48;
 const HITS_KEPT_PER_NEEDLE = 20;
 
@@ -58,22 +57,8 @@ export function scanBuffer(buf: Buffer, where: string, needles: readonly Needle[
 
 export async function scanFile(path: string, where: string, needles: readonly Needle[], into: ScanResult): Promise<void> {
   const overlap = Math.max(...needles.map((n) => n.bytes.length)) - 1;
-  const handle = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(CHUNK_BYTES + overlap);
-    let position = 0;
-    let carried = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, carried, CHUNK_BYTES, position);
-      if (bytesRead === 0) break;
-      const valid = carried + bytesRead;
-      scanChunk(buf.subarray(0, valid), position - carried, carried, where, needles, into);
-      into.bytes += bytesRead;
-      position += bytesRead;
-      carried = Math.min(overlap, valid);
-      buf.copy(buf, 0, valid - carried, valid);
-    }
-  } finally {
-    await handle.close();
+  for await (const chunk of fileChunks(path, overlap)) {
+    scanChunk(chunk.bytes, chunk.offset, chunk.carried, where, needles, into);
+    into.bytes += chunk.fresh;
   }
 }
