@@ -1,6 +1,7 @@
 // The byte pipes the simulated terminal can sit on: a serial device (or pty
 // link) that it keeps reopening when it disappears, or a TCP server taking one
 // host connection at a time (ser2net-style).
+import { stat } from 'node:fs/promises';
 import net from 'node:net';
 import { SerialPort } from 'serialport';
 import type { Wire } from './link.js';
@@ -8,6 +9,13 @@ import type { Wire } from './link.js';
 export const REOPEN_INTERVAL_MS = 200;
 /** A write callback may never fire on a vanished port (platform facts): bound it. */
 const DRAIN_LIMIT_MS = 500;
+/**
+ * How often an open port's device is looked at. A reading port usually hears of
+ * an unplug at once (a 'close'), but not always: on a pty whose socat was
+ * killed, about one run in six heard nothing at all (test/sim). The device
+ * node going away, or another device behind the same path, is the unplug.
+ */
+const PRESENCE_CHECK_MS = 250;
 
 export interface WireHandlers {
   opened(): void;
@@ -35,6 +43,7 @@ export class SerialTransport implements Transport {
   private port: SerialPort | undefined;
   private handlers: WireHandlers | undefined;
   private reopenTimer: NodeJS.Timeout | undefined;
+  private presenceTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private waitingReported = false;
 
@@ -62,6 +71,7 @@ export class SerialTransport implements Transport {
     if (!p) return;
     this.port = undefined; // nothing else goes out, and no reopen
     this.stopping = true;
+    if (this.presenceTimer) clearInterval(this.presenceTimer);
     await bounded(new Promise((resolve) => p.write(bytes, () => p.drain(() => resolve()))), DRAIN_LIMIT_MS);
     await bounded(new Promise((resolve) => p.close(() => resolve())), DRAIN_LIMIT_MS);
     this.handlers?.closed();
@@ -70,6 +80,7 @@ export class SerialTransport implements Transport {
   async close(): Promise<void> {
     this.stopping = true;
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    if (this.presenceTimer) clearInterval(this.presenceTimer);
     const p = this.port;
     this.port = undefined;
     if (p?.isOpen) await bounded(new Promise((resolve) => p.close(() => resolve())), DRAIN_LIMIT_MS);
@@ -101,13 +112,26 @@ export class SerialTransport implements Transport {
       // first one for the current port counts.
       p.on('close', () => this.lost(p));
       p.on('error', () => this.lost(p));
+      this.watchPresence(p);
       onFirstOpen?.();
       this.handlers?.opened();
     });
   }
 
+  private watchPresence(p: SerialPort): void {
+    if (this.presenceTimer) clearInterval(this.presenceTimer);
+    let device: number | undefined;
+    void stat(this.path).then((s) => { device = s.rdev; }, () => undefined);
+    this.presenceTimer = setInterval(() => {
+      stat(this.path).then((s) => {
+        if (device !== undefined && s.rdev !== device) this.lost(p);
+      }, () => this.lost(p));
+    }, PRESENCE_CHECK_MS);
+  }
+
   private lost(p: SerialPort): void {
     if (this.port !== p) return;
+    if (this.presenceTimer) clearInterval(this.presenceTimer);
     this.port = undefined;
     if (p.isOpen) p.close(() => undefined);
     this.handlers?.closed();
