@@ -18,8 +18,8 @@
  */
 import { open } from 'node:fs/promises';
 import { IdIndex } from './id-index.js';
-import { readLines } from './ledger-lines.js';
-import { LEDGER_VERSION, isDone, mergeChange, parseLine, type LedgerChange, type LedgerRecord } from './ledger-record.js';
+import { changesOf } from './ledger-lines.js';
+import { LEDGER_VERSION, isDone, mergeChange, type LedgerRecord } from './ledger-record.js';
 
 export interface CompactionPolicy {
   /** Wall ms now. */
@@ -141,13 +141,4 @@ async function countSurvivors(source: string, sourceIndex: IdIndex, policy: Comp
     }
   }
   return { survivors, open: pending.size, changedAfterDone };
-}
-
-/** The change lines of a ledger file in order; a torn or unreadable line is left out (compaction drops it). */
-async function* changesOf(path: string): AsyncGenerator<{ change: LedgerChange; offset: number }> {
-  for await (const line of readLines(path)) {
-    if (!line.complete) continue;
-    const parsed = parseLine(line.bytes.toString('utf8'));
-    if (parsed.kind === 'change') yield { change: parsed.change, offset: line.offset };
-  }
 }

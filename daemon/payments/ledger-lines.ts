@@ -3,6 +3,7 @@
  * reading a ledger of 50,000 payments costs one chunk of memory, not the file.
  */
 import { open } from 'node:fs/promises';
+import { parseLine, type LedgerChange } from './ledger-record.js';
 
 const CHUNK_BYTES = 64 * 1024;
 const NEWLINE = 0x0a;
@@ -49,5 +50,14 @@ export async function* readLines(path: string, start = 0): AsyncGenerator<FileLi
     if (carry && carry.length > 0) yield { offset: carryOffset, bytes: carry, complete: false };
   } finally {
     await handle.close();
+  }
+}
+
+/** The change lines of a ledger file in order, with their offsets; a torn or unreadable line is left out. */
+export async function* changesOf(path: string): AsyncGenerator<{ change: LedgerChange; offset: number }> {
+  for await (const line of readLines(path)) {
+    if (!line.complete) continue;
+    const parsed = parseLine(line.bytes.toString('utf8'));
+    if (parsed.kind === 'change') yield { change: parsed.change, offset: line.offset };
   }
 }

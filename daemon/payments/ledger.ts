@@ -33,7 +33,7 @@ import type { Logger } from 'pino';
 import { OtcdError } from '../../drivers/errors.js';
 import { IdIndex } from './id-index.js';
 import { compactLedgerFile } from './ledger-compaction.js';
-import { readLines } from './ledger-lines.js';
+import { changesOf, readLines } from './ledger-lines.js';
 import {
   LEDGER_FILE, LEDGER_VERSION, changeLine, isDone, isFinal, mergeChange, parseLine, type LedgerChange, type LedgerRecord,
 } from './ledger-record.js';
@@ -207,11 +207,7 @@ export class Ledger {
   async readAll(): Promise<Map<string, LedgerRecord>> {
     await this.flush();
     const all = new Map<string, LedgerRecord>();
-    for await (const line of readLines(this.path)) {
-      if (!line.complete) continue;
-      const parsed = parseLine(line.bytes.toString('utf8'));
-      if (parsed.kind === 'change') all.set(parsed.change.id, mergeChange(all.get(parsed.change.id), parsed.change));
-    }
+    for await (const { change } of changesOf(this.path)) all.set(change.id, mergeChange(all.get(change.id), change));
     return all;
   }
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { captureControls, LeakReport, scanCaptureDir, waitForTracers } from '../../scripts/leak-hunt/capture-scan.js';
 import { NeedleMatcher } from '../../scripts/leak-hunt/matcher.js';
 import { needlesFor } from '../../scripts/leak-hunt/needles.js';
-import { CAPTURE_DIR_ENV } from '../../scripts/leak-hunt/strace-capture.js';
+import { CAPTURE_DIR_ENV, type CaptureMeta } from '../../scripts/leak-hunt/strace-capture.js';
 import { SUITE_CARDS } from '../../scripts/leak-hunt/test-cards.js';
 import { startStack, waitForTerminalLink, type Stack } from '../../scripts/lib/stack.js';
 
@@ -68,7 +68,7 @@ describe('a daemon captured under strace', () => {
     }
     expect(report.authFramesWithTrack2).toBeGreaterThanOrEqual(1);
     const metaFile = (await readdir(dir)).find((f) => f.endsWith('.json'))!;
-    expect(JSON.parse(await readFile(join(dir, metaFile), 'utf8'))).toEqual(expect.objectContaining({ stateDir: stack!.stateDir, pid: stack!.daemon.process.pid }));
+    expect(JSON.parse(await readFile(join(dir, metaFile), 'utf8')) as CaptureMeta).toEqual(expect.objectContaining({ stateDir: stack!.stateDir, pid: stack!.daemon.process.pid }));
   });
 
   test('no card data outside the AUTH frame', () => {

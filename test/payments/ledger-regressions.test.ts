@@ -27,10 +27,10 @@ describe('ledger regressions (found by the unit suite)', () => {
     const l = make(dir); await l.open();
     await l.append({ ...base('p1'), st: 'processing', ref: 'r1', acked: true, sent: true });
     await l.append({ id: 'p1', st: 'inquiring', attempt: 2, ref: undefined, acked: undefined, sent: undefined });
-    const inMemory = JSON.parse(JSON.stringify((await l.find('p1'))));
+    const inMemory = JSON.parse(JSON.stringify(await l.find('p1'))) as LedgerRecord;
     await l.close();
     const again = make(dir); await again.open();
-    expect(JSON.parse(JSON.stringify((await again.find('p1'))))).toEqual(inMemory);
+    expect(JSON.parse(JSON.stringify(await again.find('p1'))) as LedgerRecord).toEqual(inMemory);
     await again.close(); await rm(dir, { recursive: true });
   });
 

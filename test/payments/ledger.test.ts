@@ -88,11 +88,11 @@ describe('replay', () => {
     await writeFile(join(dir, LEDGER_FILE), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
     const ledger = await openLedger(dir);
     expect(ledger.stats.skippedLines).toBe(0);
-    expect((await ledger.find('p1'))).toEqual({
+    expect(await ledger.find('p1')).toEqual({
       ...base('p1'), st: 'approved', attempt: 1, ref: 'r1', refs: ['r1'], at: T0 + 30,
       approvalNo: '30012345', maskedPan: '941012******9012',
     });
-    expect((await ledger.find('p2'))).toEqual({ ...base('p2'), st: 'inquiring', attempt: 1, at: T0 + 11 });
+    expect(await ledger.find('p2')).toEqual({ ...base('p2'), st: 'inquiring', attempt: 1, at: T0 + 11 });
   });
 
   test('a torn last line and a garbage middle line are skipped, counted, and gone after compaction', async () => {
