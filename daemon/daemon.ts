@@ -2,14 +2,16 @@
  * otcd assembled: the parts built from one configuration, started in the
  * order that makes READY honest, and stopped in the order that loses nothing.
  *
- * Start: ledger (replay, compact) -> key pool (warming in the background) ->
+ * Start: the state directory's lock (one otcd per ledger, before any ledger
+ * I/O) -> ledger (replay, compact) -> key pool (warming in the background) ->
  * payment engine (recovers what the ledger left open) -> intent socket ->
  * READY -> terminal link (reopens by itself) and the HTTP client. The
  * terminal is down at READY: the socket answers, `health` and STATUS= say
  * when it is up.
  *
  * Stop: STOPPING -> no new payments (SHUTTING_DOWN) -> the running payment
- * ends or is left durable in the ledger -> socket closed -> terminal closed.
+ * ends or is left durable in the ledger -> socket closed -> terminal closed ->
+ * ledger closed -> the state directory's lock released.
  */
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Timer } from '../drivers/clock.js';
@@ -18,6 +20,7 @@ import type { OtcdConfig } from '../config/schema.js';
 import { IntentServer } from './intents/server.js';
 import { PaymentEngine } from './payments/engine.js';
 import { Ledger } from './payments/ledger.js';
+import { lockStateDir, type StateLock } from './payments/state-lock.js';
 import type { HealthView } from './payments/model.js';
 import { errorSummary } from './payments/payment-run.js';
 import { KeyPool, OtcClient } from './provider/index.js';
@@ -34,6 +37,12 @@ const STUCK_GRACE_MS = 60_000;
 const PING_SILENCE_WARN_MS = 60_000;
 /** Within the issue's 20 s stop budget (the unit allows 30 s): room for the socket and ledger after the payment. */
 export const SHUTDOWN_GRACE_MS = 15_000;
+/**
+ * How long a start waits for the state directory's lock: long enough for an
+ * old process that is still closing its files, short enough that a second
+ * otcd started by hand says why it gives up while the technician still looks.
+ */
+const STATE_LOCK_WAIT_MS = 10_000;
 
 export interface DaemonOptions {
   config: OtcdConfig;
@@ -41,6 +50,8 @@ export interface DaemonOptions {
   version: string;
   clock?: Clock;
   notifier?: SystemdNotifier;
+  /** How long start() waits for the state directory's lock (default STATE_LOCK_WAIT_MS). */
+  stateLockWaitMs?: number;
 }
 
 export class Daemon {
@@ -55,6 +66,7 @@ export class Daemon {
   private readonly server: IntentServer;
   private readonly loop: LoopMonitor;
   private readonly startedAt: number;
+  private stateLock: StateLock | undefined;
   private pingTimer: Timer | undefined;
   private lastPongMono: number | undefined;
   private silenceWarned = false;
@@ -112,6 +124,13 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
+    const stateDir = this.opts.config.daemon.stateDir;
+    const waitMs = this.opts.stateLockWaitMs ?? STATE_LOCK_WAIT_MS;
+    this.stateLock = await lockStateDir(stateDir, {
+      waitMs, clock: this.clock,
+      onWait: (holder) => this.log.warn({ stateDir, holderPid: holder },
+        `the state directory ${stateDir} is held by another otcd${holder ? ` (PID ${holder})` : ''}; waiting up to ${waitMs / 1000} s for it to stop`),
+    });
     this.loop.start();
     await this.ledger.open();
     this.keys.start();
@@ -149,6 +168,7 @@ export class Daemon {
     await this.terminal.stop();
     this.keys.stop();
     await this.ledger.close();
+    await this.stateLock?.release();
     this.loop.stop();
     this.notifier.stop();
     await this.notifier.idle();
