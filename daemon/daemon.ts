@@ -175,7 +175,7 @@ export class Daemon {
     this.log.info('stopped');
   }
 
-  health(): Omit<HealthView, 'payment'> {
+  health(): Omit<HealthView, 'payment' | 'unresolved'> {
     const lastPong = this.terminal.lastPongAt;
     const lastError = this.provider.lastError;
     const lastSuccess = this.provider.lastSuccessAt;

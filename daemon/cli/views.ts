@@ -110,9 +110,9 @@ export function healthView(value: unknown): HealthView | undefined {
     version: value.version,
     uptimeS: typeof value.uptimeS === 'number' ? value.uptimeS : 0,
     terminal: {
-      link: t.link === 'up' ? 'up' : 'down',
+      link: t.link === 'up' || t.link === 'not_answering' ? t.link : 'down',
       address: typeof t.address === 'string' ? t.address : '',
-      ...pick(t, ['terminalId', 'lastPong'], 'string'),
+      ...pick(t, ['terminalId', 'lastPong', 'hint'], 'string'),
       counters,
     },
     provider: {
@@ -121,6 +121,7 @@ export function healthView(value: unknown): HealthView | undefined {
       ...(lastError && typeof lastError.code === 'string' ? { lastError: lastError as { code: string; message: string; at: string } } : {}),
     },
     keys: { ready: isObject(value.keys) && typeof value.keys.ready === 'number' ? value.keys.ready : 0 },
+    unresolved: unresolvedView(value.unresolved),
     ...(payment ? {
       payment: {
         intentId: payment.intentId, state: payment.state, attempt: payment.attempt ?? 0,
@@ -128,6 +129,13 @@ export function healthView(value: unknown): HealthView | undefined {
       },
     } : {}),
   };
+}
+
+function unresolvedView(value: unknown): HealthView['unresolved'] {
+  if (!isObject(value) || typeof value.count !== 'number') return { count: 0 };
+  const oldest = isObject(value.oldest) && typeof value.oldest.intentId === 'string' && typeof value.oldest.at === 'string'
+    ? { intentId: value.oldest.intentId, at: value.oldest.at } : undefined;
+  return { count: value.count, ...(oldest ? { oldest } : {}) };
 }
 
 export function pingView(value: unknown): PingResult | undefined {
