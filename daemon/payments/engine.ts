@@ -13,14 +13,14 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Timer } from '../../drivers/clock.js';
-import { isOtcdError } from '../../drivers/errors.js';
+import { errorSummary, isOtcdError } from '../../drivers/errors.js';
 import type { Ledger, LedgerChange, LedgerRecord } from './ledger.js';
 import {
   IntentError, followEnds, isFinalState,
   type HealthView, type IntentEvent, type IntentListener, type IntentView, type PayParams, type PaymentService, type Subscription,
 } from './model.js';
 import { meaningOfResult } from './outcome.js';
-import { PaymentRun, errorSummary, type RunDeps } from './payment-run.js';
+import { PaymentRun, type RunDeps } from './payment-run.js';
 import type { TerminalAnswer, TerminalResult } from './ports.js';
 
 /**
@@ -110,9 +110,9 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
       st: 'accepted', created: this.deps.clock.wallNow(), amount: params.amount, inst: params.installment, authHash, attempt: 0,
     });
     const subscription = this.subscribe(this.deps.ledger.peek(params.intentId) as LedgerRecord, listener);
-    const { terminal, provider, keys, clock, policy } = this.deps;
+    const { terminal, terminalHealth, provider, keys, clock, policy } = this.deps;
     const run = new PaymentRun({
-      terminal, provider, keys, clock, policy, logger: this.log,
+      terminal, terminalHealth, provider, keys, clock, policy, logger: this.log,
       record: (change, options) => this.change(params.intentId, change, options),
     }, params);
     this.log.info({ intentId: params.intentId, amount: params.amount, installment: params.installment }, 'payment accepted');

@@ -23,10 +23,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../../drivers/clock.js';
-import { isOtcdError } from '../../drivers/errors.js';
+import { errorSummary, isOtcdError } from '../../drivers/errors.js';
 import type { LedgerChange, LedgerRecord } from './ledger.js';
 import { meaningOfResult, type ResultMeaning } from './outcome.js';
-import type { KeySourcePort, ProviderPort, TerminalAnswer, TerminalPort, TerminalResult } from './ports.js';
+import type { KeySourcePort, ProviderPort, TerminalAnswer, TerminalPort, TerminalReadinessPort, TerminalResult } from './ports.js';
 
 export interface PaymentPolicy {
   windowMs: number;
@@ -38,10 +38,13 @@ export interface PaymentPolicy {
   resultTimeoutMs: number;
   /** How long the terminal has to answer a CNCL or LAST. */
   answerTimeoutMs: number;
+  /** How long a payment waits for a terminal that is down or not answering before it inquires nothing and fails. */
+  terminalWaitMs: number;
 }
 
 export interface RunDeps {
   terminal: TerminalPort;
+  terminalHealth: TerminalReadinessPort;
   provider: ProviderPort;
   keys: KeySourcePort;
   clock: Clock;
@@ -135,6 +138,19 @@ export class PaymentRun {
   private async attempt(attempt: number): Promise<AttemptEnd> {
     const { clock, policy, provider, keys } = this.deps;
     if (this.cancelRequested) return this.cancelled();
+    // An OTC inquired for a terminal that is not there is the customer's authorization
+    // used up for nothing: make sure the terminal answers first.
+    if (!(await this.deps.terminalHealth.waitAnswering(policy.terminalWaitMs, this.abort.signal))) {
+      if (this.cancelRequested) return this.cancelled();
+      this.log.warn({ attempt }, 'the terminal is down or not answering; ending the payment without inquiring the OTC');
+      return {
+        kind: 'final',
+        change: {
+          st: 'failed', code: 'TERMINAL_UNAVAILABLE',
+          message: `the card terminal is not connected or not answering (waited ${Math.round(policy.terminalWaitMs / 1000)} s); nothing was inquired or charged. Check its cable and power (otcctl status)`,
+        },
+      };
+    }
 
     const keyPair = await keys.take();
     let track2: Buffer | undefined;
@@ -458,8 +474,3 @@ function providerFailure(err: unknown): Omit<LedgerChange, 'id'> {
   return { st: 'failed', code: 'PROVIDER_ERROR', message: 'the OTC inquiry failed unexpectedly; nothing was charged' };
 }
 
-/** The code and message of an error, never its stack or fields (they could carry anything). */
-export function errorSummary(err: unknown): { code?: string; message: string } {
-  if (isOtcdError(err)) return { code: err.code, message: err.message };
-  return { message: err instanceof Error ? err.message : String(err) };
-}

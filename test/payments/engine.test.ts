@@ -87,11 +87,12 @@ describe('pay, get, cancel', () => {
     const b: typeof h.events = [];
     await h.engine.get(PAY.intentId, h.listen(b));
     await h.drain();
+    expect(states(a)).toEqual(['inquiring']);
     sub.unsubscribe();
     h.provider.last.answer();
     await h.drain();
     expect(states(a)).toEqual(['inquiring']);
-    expect(states(b)).toEqual(['delivering', 'processing']);
+    expect(states(b)).toEqual(['inquiring', 'delivering', 'processing']);
   });
 
   test('SHUTTING_DOWN for a new payment after shutdown(); an inquiring payment is stopped', async () => {
