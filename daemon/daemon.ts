@@ -14,6 +14,7 @@
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Timer } from '../drivers/clock.js';
 import { Terminal } from '../drivers/terminal/terminal.js';
+import { linkHint } from '../drivers/transport/open-transport.js';
 import type { OtcdConfig } from '../config/schema.js';
 import { IntentServer } from './intents/server.js';
 import { PaymentEngine } from './payments/engine.js';
@@ -186,7 +187,7 @@ export class Daemon {
     });
     this.terminal.on('down', (reason) => {
       if (this.stopping) return;
-      this.log.warn({ address: this.terminal.address, reason }, `terminal link on ${this.terminal.address} down (${reason}); reconnecting. Check the cable, the USB adapter and the terminal's power`);
+      this.log.warn({ address: this.terminal.address, reason }, `terminal link on ${this.terminal.address} down; reconnecting. ${capitalise(linkHint(this.terminal.address))}`);
       this.updateStatus();
     });
   }
@@ -239,4 +240,8 @@ export class Daemon {
       : `terminal DOWN at ${this.terminal.address}`;
     return `Ready; ${link}; last payment: ${this.lastOutcome}`;
   }
+}
+
+function capitalise(sentence: string): string {
+  return sentence.charAt(0).toUpperCase() + sentence.slice(1);
 }

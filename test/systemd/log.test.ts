@@ -50,6 +50,16 @@ describe('formats', () => {
     expect(lines.slice(1).every((l) => l.startsWith('<3>  at '))).toBe(true);
   });
 
+  test('journal: an err given as text is shown as that text; an error without a message by its type, never "Error: "', () => {
+    const { logger, text } = capture('journal');
+    logger.warn({ err: 'ENOENT: /dev/otcd-terminal does not exist' }, 'terminal port not open');
+    logger.warn({ err: new Error('') }, 'empty');
+    expect(text().split('\n').slice(0, 2)).toEqual([
+      '<4>terminal port not open err="ENOENT: /dev/otcd-terminal does not exist"',
+      '<4>empty err="Error"',
+    ]);
+  });
+
   test('json: one object per line with a level label and time', () => {
     const { logger, text } = capture('json', 'info');
     logger.debug('hidden');
