@@ -56,3 +56,11 @@ export function tcpConnectAdvice(address: string, errno: string): string {
       return `cannot connect to ${address} (${errno}); ${linkHint(address)}`;
   }
 }
+
+/** What to check when the port is open but the terminal does not answer. */
+export function silenceHint(address: string): string {
+  if (isTcpAddress(address)) {
+    return `check that the terminal is switched on and that what listens at ${address} is the terminal's ecr1 port (ser2net: with the terminal's baud rate)`;
+  }
+  return `check that the terminal is switched on and that terminal.baud_rate matches its setting (growing lrcErrors or naksReceived in \`otcctl status\` point at a wrong baud rate or a bad cable)`;
+}
