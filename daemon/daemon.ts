@@ -120,7 +120,7 @@ export class Daemon {
       service: this.engine, path: config.socket.path, mode: config.socket.mode,
       group: config.socket.group === '' ? undefined : config.socket.group,
       maxClients: config.socket.maxClients, logger, clock: this.clock,
-      pingTerminal: () => this.terminal.ping(),
+      pingTerminal: () => this.terminal.ping(), terminalAddress: config.terminal.address,
     });
   }
 

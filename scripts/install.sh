@@ -206,6 +206,14 @@ else
   say "installed the default /etc/otcd/otcd.toml: set [provider] base_url and [terminal] address"
 fi
 
+# The state directory: systemd creates it 0750 (StateDirectoryMode=) at the
+# first start. One an older unit left 0700 is opened to group otcd, which may
+# read the ledger (no card data in it); any other mode is left as it is.
+if [ -d "$R/var/lib/otcd" ] && [ "$(stat -c %a "$R/var/lib/otcd")" = 700 ]; then
+  chmod 0750 "$R/var/lib/otcd"
+  say "opened $R/var/lib/otcd to group otcd (0750)"
+fi
+
 # 4. Enable (not start).
 if [ "$ENABLE" = 1 ]; then
   units=(otcd.service)

@@ -29,6 +29,7 @@ import { isOtcdError } from '../../drivers/errors.js';
 import type { IntentEvent, IntentListener, IntentView, PaymentService, Subscription } from '../payments/model.js';
 import { IntentError, followEnds } from '../payments/model.js';
 import { LineReader } from './line-reader.js';
+import { pingFailure } from './terminal-ping.js';
 import type { IntentRequest, PingResult, ReplyBody } from './protocol.js';
 import { encodeError, encodeEvent, encodeReply, parseRequest, ProtocolError } from './protocol.js';
 
@@ -45,6 +46,8 @@ export interface ConnectionContext {
   clock: Clock;
   isShuttingDown(): boolean;
   pingTerminal?: () => Promise<PingResult>;
+  /** The terminal's address, for the messages of a failed ping. */
+  terminalAddress?: string;
   maxLineBytes?: number;
   maxPendingOutputBytes?: number;
 }
@@ -262,6 +265,8 @@ export class IntentConnection {
       ping = await this.ctx.pingTerminal();
     } catch (err) {
       if (err instanceof IntentError) throw err;
+      const known = pingFailure(err, this.ctx.terminalAddress ?? 'its address');
+      if (known) throw known;
       if (isOtcdError(err)) {
         // Driver errors carry stable codes and messages written for people, never card data.
         throw new IntentError('INTERNAL', `terminal ping failed: ${err.code}: ${err.message}`);

@@ -27,12 +27,13 @@
  * fsync, rename, fsync of the directory: the old file stays whole until the
  * new one is).
  */
-import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
+import { open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { OtcdError } from '../../drivers/errors.js';
 import { IdIndex } from './id-index.js';
 import { compactLedgerFile } from './ledger-compaction.js';
+import { openLedgerFile, prepareStateDir } from './ledger-modes.js';
 import { changesOf, readLines } from './ledger-lines.js';
 import {
   LEDGER_FILE, changeLine, headerLine, isDone, isFinal, mergeChange, parseLine, type LedgerChange, type LedgerRecord,
@@ -88,7 +89,7 @@ export class Ledger {
 
   /** Reads the ledger (creating the state directory and file if needed), compacting it first when it needs it. */
   async open(): Promise<void> {
-    await mkdir(this.opts.stateDir, { recursive: true, mode: 0o750 });
+    await prepareStateDir(this.opts.stateDir, this.opts.logger);
     const replay = await this.replay();
     this.skippedLines = replay.skipped;
     if (replay.skipped > 0) {
@@ -107,7 +108,7 @@ export class Ledger {
       await this.compactNow();
       if (replay.changedAfterDone) await this.replay(); // the compacted file has each payment whole
     } else {
-      this.handle = await open(this.path, 'a', 0o640);
+      this.handle = await openLedgerFile(this.path, 'a');
       if (replay.bytes === 0) await this.handle.write(headerLine(this.termSeq));
       this.compactedBytes = this.fileBytes = (await this.handle.stat()).size;
     }
@@ -240,7 +241,7 @@ export class Ledger {
     this.handle = undefined;
     await rename(tmp, this.path);
     await syncDirectory(this.opts.stateDir);
-    this.handle = await open(this.path, 'a', 0o640);
+    this.handle = await openLedgerFile(this.path, 'a');
     this.index = result.index;
     this.doneCount = result.done;
     // A recent payment the compaction dropped (past retention, beyond the bound) is gone.

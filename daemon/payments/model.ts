@@ -83,7 +83,9 @@ export interface Subscription {
 /** Codes of the intent protocol's `error` message. */
 export type IntentErrorCode =
   | 'BAD_REQUEST' | 'LINE_TOO_LONG' | 'UNKNOWN_OP' | 'BUSY' | 'CONFLICT'
-  | 'NOT_FOUND' | 'SHUTTING_DOWN' | 'INTERNAL';
+  | 'NOT_FOUND' | 'SHUTTING_DOWN' | 'INTERNAL'
+  // terminal.ping (daemon/intents/terminal-ping.ts)
+  | 'TERMINAL_UNAVAILABLE' | 'TERMINAL_NOT_ANSWERING' | 'TERMINAL_REJECTED';
 
 export class IntentError extends OtcdError {
   declare readonly code: IntentErrorCode;
