@@ -135,7 +135,7 @@ function checkClientPair(c: Checker, certPath: string, keyPath: string): void {
       key = createPrivateKey(keyBytes);
     } catch (err) {
       const msg = (err as Error).message;
-      const why = /passphrase|decrypt|bad decrypt/i.test(msg)
+      const why = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(keyBytes.toString('latin1'))
         ? 'is protected by a passphrase, which otcd cannot be given; store it without one (openssl pkey -in KEY -out KEY.new), readable only by root and group otcd'
         : `is not a PEM private key (${msg}); give the key that belongs to provider.client_cert_file`;
       c.problem('provider.client_key_file', keyPath, why);
