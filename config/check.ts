@@ -13,7 +13,7 @@ import { userInfo } from 'node:os';
 import { checkHost } from './host-checks.js';
 import { CONFIG_EXIT_CODE, ConfigError, type LoadedConfig, loadConfigFiles } from './load.js';
 import { type FileValue, type OtcdConfig, SECTION_NAMES, schemaEntries } from './schema.js';
-import { SERVICE_USER, lookupUser, runAsUser, shouldCheckAs } from './service-user.js';
+import { SERVICE_USER, lookupUser, runAsUser, shouldCheckAs, unitWritablePaths } from './service-user.js';
 
 export const HIDDEN = '<hidden>';
 
@@ -122,7 +122,11 @@ export async function runCheckConfig(file: string, out: (line: string) => void, 
     out(`${file}: configuration is not valid (${n} problem${n === 1 ? '' : 's'}); otcd would exit with code ${CONFIG_EXIT_CODE}`);
     return CONFIG_EXIT_CODE;
   }
-  const host = await checkHost(loaded.config, { sources: loaded.sources, groupFile: opts.groupFile });
+  // Outside the unit, ask systemd what the unit lets otcd write (a read-only file system it would meet only there).
+  const insideUnit = env.INVOCATION_ID !== undefined && env.STATE_DIRECTORY !== undefined;
+  const host = await checkHost(loaded.config, {
+    sources: loaded.sources, groupFile: opts.groupFile, serviceWritable: insideUnit ? undefined : unitWritablePaths(),
+  });
   if (host.problems.length > 0) {
     for (const problem of host.problems) out(problem);
     const n = host.problems.length;

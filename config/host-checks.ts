@@ -35,6 +35,11 @@ export interface HostCheckOptions {
   sources?: ReadonlyMap<string, string>;
   /** For tests; default /etc/group. */
   groupFile?: string;
+  /**
+   * The directories otcd.service may write (service-user.ts unitWritablePaths),
+   * for a check run outside the unit; undefined inside it or when unknown.
+   */
+  serviceWritable?: readonly string[];
 }
 
 export interface HostCheckResult {
@@ -177,7 +182,7 @@ function errnoOf(f: () => void): string | undefined {
 
 const WRITE_SEARCH = constants.W_OK | constants.X_OK;
 
-function checkStateDir(c: Checker, dir: string): void {
+function checkStateDir(c: Checker, dir: string, writable: readonly string[] | undefined): void {
   const key = 'daemon.state_dir';
   const readOnly = `is on a file system that is read-only for otcd; under otcd.service only ${UNIT_STATE_DIR} is writable (ProtectSystem=strict): use "${UNIT_STATE_DIR}", or allow this one with systemctl edit otcd: [Service] ReadWritePaths=${dir}`;
   let isDir: boolean;
@@ -217,7 +222,9 @@ function checkStateDir(c: Checker, dir: string): void {
       c.problem(key, dir, `holds ${ledger}, which ${who()}, which otcd runs as, cannot write; give it back: chown -R otcd:otcd ${dir}`);
     }
   }
-  if (dir !== UNIT_STATE_DIR && !dir.startsWith(`${UNIT_STATE_DIR}/`)) {
+  if (writable !== undefined) {
+    if (!writable.some((w) => dir === w || dir.startsWith(`${w.replace(/\/+$/, '')}/`))) c.problem(key, dir, readOnly);
+  } else if (dir !== UNIT_STATE_DIR && !dir.startsWith(`${UNIT_STATE_DIR}/`)) {
     c.warnings.push(`daemon.state_dir = ${JSON.stringify(dir)}: under otcd.service only ${UNIT_STATE_DIR} is writable (ProtectSystem=strict); add ReadWritePaths=${dir} with systemctl edit otcd`);
   }
 }
@@ -237,6 +244,6 @@ export async function checkHost(cfg: OtcdConfig, opts: HostCheckOptions = {}): P
     checkClientPair(c, cfg.provider.clientCertFile, cfg.provider.clientKeyFile);
   }
   if (cfg.socket.group !== '') await checkSocketGroup(c, cfg.socket.group, opts.groupFile ?? ETC_GROUP);
-  checkStateDir(c, cfg.daemon.stateDir);
+  checkStateDir(c, cfg.daemon.stateDir, opts.serviceWritable);
   return { problems: c.problems, warnings: c.warnings };
 }

@@ -63,3 +63,26 @@ export function runAsUser(user: PasswdEntry, script: string, args: readonly stri
   for (const line of r.stdout.replace(/\n$/, '').split('\n')) out(line);
   return r.status ?? 1;
 }
+
+/**
+ * The directories otcd.service may write, from systemd itself (`systemctl
+ * show`): under ProtectSystem=strict everything else is read-only to the
+ * service, whatever the file modes say, and a check run from a shell would not
+ * see that. Undefined where there is no systemd, no such unit, or no
+ * ProtectSystem=strict.
+ */
+export function unitWritablePaths(unit = 'otcd.service'): string[] | undefined {
+  if (!existsSync('/run/systemd/system')) return undefined;
+  const r = spawnSync('systemctl', ['show', unit, '-p', 'LoadState', '-p', 'ProtectSystem', '-p', 'ReadWritePaths', '-p', 'StateDirectory', '-p', 'RuntimeDirectory'],
+    { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
+  if (r.status !== 0 || typeof r.stdout !== 'string') return undefined;
+  const props = new Map(r.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  if (props.get('LoadState') !== 'loaded' || props.get('ProtectSystem') !== 'strict') return undefined;
+  const words = (name: string): string[] => (props.get(name) ?? '').split(/\s+/).filter((w) => w !== '');
+  return [
+    ...words('StateDirectory').map((d) => `/var/lib/${d}`),
+    ...words('RuntimeDirectory').map((d) => `/run/${d}`),
+    // "-" (ignore if missing) and "+" prefixes are not part of the path
+    ...words('ReadWritePaths').map((p) => p.replace(/^[-+]+/, '')),
+  ];
+}
