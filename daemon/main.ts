@@ -65,7 +65,15 @@ async function main(argv: string[]): Promise<number> {
     return EX_USAGE;
   }
   if (argv[0] === 'check-config') {
-    return runCheckConfig(file, (line) => process.stdout.write(`${line}\n`));
+    // `otcd check-config | head` closes the pipe early: stop writing, keep the exit code.
+    let readerGone = false;
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      readerGone = true;
+    });
+    return runCheckConfig(file, (line) => {
+      if (!readerGone) process.stdout.write(`${line}\n`);
+    });
   }
   if (argv.some((a, i) => !a.startsWith('-') && argv[i - 1] !== '--config')) {
     process.stderr.write(`otcd: unknown command ${argv.find((a) => !a.startsWith('-'))}\n${USAGE}\n`);

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { parse } from 'smol-toml';
 import { formatEffectiveConfig, HIDDEN, runCheckConfig } from '../../config/check.js';
@@ -121,6 +122,19 @@ describe('check-config', () => {
     const { code, lines } = await check(file);
     expect(code).toBe(78);
     expect(lines[0]).toMatch(new RegExp(`^${file}: TOML syntax error at line 1, column \\d+: `));
+  });
+});
+
+describe('otcd check-config, the command', () => {
+  test('a reader that goes away (| true, | head, | grep -q) costs no stack trace, and the exit code stays', () => {
+    const otcd = new URL('../../dist/daemon/otcd.js', import.meta.url).pathname;
+    const good = dir.write(READY_TO_START(`${dir.dir}/state`));
+    const bad = dir.write('[terminal]\nbaud_rate = 12345\n');
+    // `true` has exited long before node has started and written anything
+    for (const [file, code] of [[good, '0'], [bad, '78']] as const) {
+      const r = spawnSync('bash', ['-c', `"${process.execPath}" "${otcd}" check-config "${file}" | true; echo "rc=\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
+      expect({ out: r.stdout.trim(), err: r.stderr }).toEqual({ out: `rc=${code}`, err: '' });
+    }
   });
 });
 
