@@ -40,6 +40,8 @@ export interface HostCheckOptions {
    * for a check run outside the unit; undefined inside it or when unknown.
    */
   serviceWritable?: readonly string[];
+  /** systemd passed the socket (otcd.socket): socket.group is not used, so not checked. */
+  socketActivated?: boolean;
 }
 
 export interface HostCheckResult {
@@ -243,7 +245,7 @@ export async function checkHost(cfg: OtcdConfig, opts: HostCheckOptions = {}): P
   if (cfg.provider.clientCertFile !== undefined && cfg.provider.clientKeyFile !== undefined) {
     checkClientPair(c, cfg.provider.clientCertFile, cfg.provider.clientKeyFile);
   }
-  if (cfg.socket.group !== '') await checkSocketGroup(c, cfg.socket.group, opts.groupFile ?? ETC_GROUP);
+  if (cfg.socket.group !== '' && opts.socketActivated !== true) await checkSocketGroup(c, cfg.socket.group, opts.groupFile ?? ETC_GROUP);
   checkStateDir(c, cfg.daemon.stateDir, opts.serviceWritable);
   return { problems: c.problems, warnings: c.warnings };
 }

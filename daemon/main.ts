@@ -103,7 +103,7 @@ async function runDaemon(file: string): Promise<number> {
     throw err;
   }
   // The same checks as `otcd check-config`, as the user this process runs as.
-  const host = await checkHost(loaded.config, { sources: loaded.sources });
+  const host = await checkHost(loaded.config, { sources: loaded.sources, socketActivated: process.env.LISTEN_FDS !== undefined });
   if (host.problems.length > 0) return refuseStart(host.problems, `fix the above (check with: otcd check-config ${file})`);
   const config = loaded.config;
   const logger = createLogger({ level: config.daemon.logLevel });

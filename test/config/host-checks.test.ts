@@ -162,6 +162,9 @@ describe('socket.group and daemon.state_dir', () => {
       `socket.group = "kiosk" (set in ${file}): no such group in ${groups}; create it (groupadd --system kiosk) and add the kiosk application's user to it, or set socket.group = "otcd"`,
     ]);
     expect(await problemsOf(config({ socket: ['group = "otcd"'] }), groups)).toEqual([]);
+    // with the socket from systemd (otcd.socket), socket.group is not used: no reason to refuse
+    const loaded = loadConfigFiles(file, {});
+    expect((await checkHost(loaded.config, { groupFile: groups, socketActivated: true })).problems).toEqual([]);
   });
 
   test('a state directory that is a file; one on a read-only file system', async () => {
