@@ -96,8 +96,8 @@ function describeSelf(): string {
  * Checks `file` (with its drop-ins and `env`) and this machine, writes the
  * result through `out` one line at a time, and returns the exit code: 0, or
  * CONFIG_EXIT_CODE (78). Run by root while the service user exists, the
- * check runs as that user in a child process (service-user.ts) whose output
- * goes straight to this process's stdout, not through `out`.
+ * check runs as that user in a child process (service-user.ts), whose
+ * output lines come through `out` and whose exit code is returned.
  */
 export async function runCheckConfig(file: string, out: (line: string) => void, opts: CheckConfigOptions = {}): Promise<number> {
   const env = opts.env ?? process.env;
