@@ -58,9 +58,9 @@ ct systemd-run -q --unit=otcd-test-provider -p StandardOutput=file:/run/otcd-pro
 ct systemd-run -q --unit=otcd-test-terminal -p StandardOutput=file:/run/otcd-terminal.log -p StandardError=inherit \
   /usr/bin/node /src/dist/scripts/terminal-sim.js --listen tcp://127.0.0.1:4001 --slow-ms 15000
 configure_for_test_peers /usr/local/bin/otcd
-# Reinstalling must keep the edited configuration.
+# Reinstalling must keep the site's drop-in.
 scripts/install.sh --root "$CTROOT" >/dev/null 2>&1
-check "a second install keeps /etc/otcd/otcd.toml" ct grep -q 'tcp://127.0.0.1:4001' /etc/otcd/otcd.toml
+check "a second install keeps $SITE_DROP_IN" ct grep -q 'tcp://127.0.0.1:4001' "$SITE_DROP_IN"
 ct systemctl daemon-reload
 
 # ---- 1. activating until READY, then active; a payment is approved ---------
