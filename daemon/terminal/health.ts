@@ -142,10 +142,10 @@ export class TerminalHealth extends EventEmitter<{ change: [state: LinkState] }>
     this.current = next;
     const address = this.opts.terminal.address;
     if (next === 'down') {
-      this.log.warn({ address, reason: why }, `terminal link on ${address} down (${why}); reconnecting. ${stateHint('down', address)}`);
+      this.log.warn({ address, reason: why }, `terminal link on ${address} down (${why}); reconnecting. ${sentence(stateHint('down', address))}`);
     } else if (next === 'not_answering') {
       this.log.error({ address, err: why },
-        `terminal on ${address} is connected but not answering; payments fail TERMINAL_UNAVAILABLE until it does. ${stateHint('not_answering', address)}`);
+        `terminal on ${address} is connected but not answering; payments fail TERMINAL_UNAVAILABLE until it does. ${sentence(stateHint('not_answering', address))}`);
     } else if (previous === 'not_answering') {
       this.log.info({ address }, `terminal on ${address} answers again`);
     } else {
@@ -155,10 +155,13 @@ export class TerminalHealth extends EventEmitter<{ change: [state: LinkState] }>
   }
 }
 
-/** What a technician should check for a link that is not up, in its transport's terms (one sentence). */
+/** What a technician should check for a link that is not up, in its transport's terms ("check ..."). */
 export function stateHint(state: Exclude<LinkState, 'up'>, address: string): string {
-  const hint = state === 'down' ? linkHint(address) : silenceHint(address);
-  return hint.charAt(0).toUpperCase() + hint.slice(1);
+  return state === 'down' ? linkHint(address) : silenceHint(address);
+}
+
+function sentence(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function sleepUnless(clock: Clock, ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import net from 'node:net';
-import { startStack, type Stack, waitForTerminalLink } from '../../scripts/lib/stack.js';
+import { startStack, type Stack } from '../../scripts/lib/stack.js';
 import { runCtl } from './run-otcctl.js';
 
 /** The first JSON log record of the daemon with this message, waiting for it. */
@@ -47,9 +47,8 @@ describe('no terminal attached: the serial device does not exist', () => {
   test('otcd logs why the port is not open: the errno and what to check, never an empty error', async () => {
     const record = await logRecord(stack, 'terminal port not open');
     expect(record.reason).toBe(`ENOENT: ${device} does not exist: the terminal's USB adapter is not plugged in, or the udev rule (99-otcd-terminal.rules, its USB ids) did not name it; check \`ls -l ${device}\` and \`lsusb\``);
+    expect(record.level).toBe('warn');
     expect(stack.daemon.log.join('\n')).not.toContain('Error: "');
-    const down = await logRecord(stack, `terminal link on ${device} down; reconnecting. Check the terminal's power and cable, that its USB adapter is plugged in, and \`ls -l ${device}\` (the udev rule 99-otcd-terminal.rules names it)`);
-    expect(down.level).toBe('warn');
   });
 
   test('terminal ping: TERMINAL_UNAVAILABLE with the address and what to check, exit 1 (not INTERNAL)', async () => {
@@ -114,10 +113,21 @@ describe('a TCP peer that accepts and never answers', () => {
     stack = await startStack({ terminalAddress: address });
     const client = await stack.connect();
     try {
-      await waitForTerminalLink(client);
+      // The port opens (up), then the first PING gets no answer (not_answering).
+      for (const until = Date.now() + 30_000; Date.now() < until; await new Promise((r) => setTimeout(r, 200))) {
+        const health = (await client.request({ op: 'health' })).health as { terminal: { link: string } };
+        if (health.terminal.link === 'not_answering') break;
+      }
     } finally {
       client.close();
     }
+  });
+
+  test('status: DEGRADED, the terminal not answering, with what to check; exit 4', async () => {
+    const r = await runCtl(['status', '--socket', stack.socketPath]);
+    expect(r.code).toBe(4);
+    expect(r.stdout).toContain(`the terminal at ${address} does not answer (the port is open); payments fail until it does: check that the terminal is switched on`);
+    process.stdout.write(`otcctl status, silent TCP peer (exit ${r.code}):\n${r.stdout}`);
   });
   afterAll(async () => {
     await stack?.stop();

@@ -25,7 +25,7 @@ describe('TerminalHealth', () => {
   test('down -> up -> not_answering (a PING unanswered) -> up (heard again) -> down, each logged once at its priority', async () => {
     const { clock, terminal, health, changes, lines } = setup();
     expect(health.state).toBe('down');
-    expect(health.hint).toMatch(/^Check the terminal's power and cable/);
+    expect(health.hint).toMatch(/^check the terminal's power and cable/);
     terminal.comeUp();
     await clock.advance(0);
     expect(health.state).toBe('up');
