@@ -1,7 +1,7 @@
 /**
  * How otcd's node process is started, here and in systemd/otcd.service (a
  * test keeps the two the same): the node flags of its ExecStart and the
- * variables of its Environment= lines. scripts/lib/stack.ts startDaemon
+ * variables of its Environment= lines. scripts/testkit/stack.ts startDaemon
  * applies both, so tests, bench and chaos run the daemon as the unit does.
  *
  * Figures: peak RSS (VmHWM) of the real daemon after 300 payments, each with

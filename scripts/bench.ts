@@ -29,7 +29,7 @@ import { approvedTiming, authWrittenExcludingProvider, linkIsUp, pay, waitUntilW
 import { readCpuTime, readIo, readMemory, type Memory } from './bench/proc.js';
 import { fmtKiB, fmtMiB, fmtPct, header, KIB, ratioVerdict, renderMisses, renderTable, type Miss, type Row } from './bench/report.js';
 import { measureStartup } from './bench/startup.js';
-import { startStack } from './lib/stack.js';
+import { startStack } from './testkit/stack.js';
 import { fmtMs, median, percentile } from './lib/stats.js';
 import { LEDGER_FILE } from '../daemon/payments/ledger.js';
 

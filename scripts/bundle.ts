@@ -1,7 +1,7 @@
 /**
  * `npm run build`'s second step: the daemon as one file, dist/daemon/otcd.js,
  * which is what otcd.service, the technicians' `otcd` command and every test,
- * bench and chaos run start (scripts/lib/stack.ts startDaemon).
+ * bench and chaos run start (scripts/testkit/stack.ts startDaemon).
  *
  * Why: start to READY is mostly module loading. Node's ESM loader resolves,
  * reads and links about 90 files before READY (otcd's own, pino's, smol-toml's,

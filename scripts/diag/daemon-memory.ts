@@ -1,6 +1,6 @@
 /**
  * The real daemon's memory over many payments, with Node/V8 flags of our
- * choosing (scripts/lib/stack.ts starts it without any).
+ * choosing (scripts/testkit/stack.ts starts it without any).
  *
  *   npm run build && node dist/scripts/diag/daemon-memory.js N EVERY [node flags...]
  *   e.g. ... 1000 100 --max-semi-space-size=1
@@ -13,7 +13,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { pay, waitUntilWarm } from '../bench/payments.js';
 import { readMemory } from '../bench/proc.js';
-import { startDaemon, startStack, waitForSocket, type DaemonProcess } from '../lib/stack.js';
+import { startDaemon, startStack, waitForSocket, type DaemonProcess } from '../testkit/stack.js';
 
 const n = Number(process.argv[2] ?? 400);
 const every = Number(process.argv[3] ?? 100);

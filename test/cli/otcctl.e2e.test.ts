@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { chmod, appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IntentClient } from '../../daemon/client/intent-client.js';
-import { startStack, type Stack, waitForTerminalLink } from '../../scripts/lib/stack.js';
+import { startStack, type Stack, waitForTerminalLink } from '../../scripts/testkit/stack.js';
 import { runCtl } from './run-otcctl.js';
 
 const FULL_PAN = '9410123456789012';

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { connect, createServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { DaemonMessage } from '../../daemon/client/intent-client.js';
-import { waitForSocket } from '../../scripts/lib/stack.js';
+import { waitForSocket } from '../../scripts/testkit/stack.js';
 import { FaultMatrix } from './matrix.js';
 import { FaultStack, QUICK_TERMINAL, SHORT_WINDOW, describeFinal, intentId, payLine, sleep } from './fault-stack.js';
 
