@@ -32,7 +32,7 @@ const LEDGER_COMPACT_AFTER_BYTES = 1 << 20;
 const STUCK_GRACE_MS = 60_000;
 /** A terminal that has not answered PING for this long gets a log line a technician can act on. */
 const PING_SILENCE_WARN_MS = 60_000;
-/** Within the 20 s stop budget (the unit allows 30 s): room for the socket and ledger after the payment. */
+/** How long a stop waits for the running payment: with the socket and ledger closed after it, a stop ends within 20 s, well inside the unit's TimeoutStopSec=30s. */
 export const SHUTDOWN_GRACE_MS = 15_000;
 
 export interface DaemonOptions {

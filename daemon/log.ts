@@ -169,7 +169,8 @@ export function detectFormat(env: NodeJS.ProcessEnv, out: unknown): LogFormat {
   return 'json';
 }
 
-interface Record_ {
+/** One of pino's JSON log lines, parsed: the fields the journal and pretty formats print. */
+interface PinoLine {
   level?: string;
   time?: string;
   msg?: string;
@@ -178,16 +179,16 @@ interface Record_ {
   [key: string]: unknown;
 }
 
-function parse(line: string): Record_ | undefined {
+function parse(line: string): PinoLine | undefined {
   try {
-    return JSON.parse(line) as Record_;
+    return JSON.parse(line) as PinoLine;
   } catch {
     return undefined;
   }
 }
 
 /** `key=value` pairs for the fields beyond message and module. */
-function fieldsText(record: Record_): string {
+function fieldsText(record: PinoLine): string {
   const parts: string[] = [];
   for (const [k, v] of Object.entries(record)) {
     if (RECORD_FIELDS.has(k) || k === 'err') continue;
@@ -201,7 +202,7 @@ function fieldsText(record: Record_): string {
   return parts.join(' ');
 }
 
-function messageText(record: Record_): string {
+function messageText(record: PinoLine): string {
   const fields = fieldsText(record);
   const head = record.module ? `${record.module}: ${record.msg ?? ''}` : (record.msg ?? '');
   return fields ? `${head} ${fields}` : head;

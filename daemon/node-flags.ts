@@ -35,7 +35,7 @@
  * compacts more eagerly. With --jitless: after 300 payments 64.6-70.0 MiB
  * (five runs) against 83-86 MiB with neither flag; alone it gave 78.5 and
  * 81.4 MiB. `npm run bench` with all of these: idle 59.6 MiB, after 1,000
- * payments 70.2 MiB (was ~85), start to READY 1.49x bare node. (Together these two are what V8's --lite-mode implies; named
+ * payments 70.2 MiB (~85 without these flags), start to READY 1.49x bare node. (Together these two are what V8's --lite-mode implies; named
  * one by one so each is visible and documented.)
  */
 /**
