@@ -1,7 +1,7 @@
 // `npm run test:unit`: the suites that need neither root, socat, strace nor a
 // build: ManualClock-driven engine and link timing, the parsers (frames,
 // messages, intent lines, provider answers, their fuzz properties), config,
-// the ledger in a temporary directory, logging. For the edit-test loop;
+// logging. For the edit-test loop;
 // `npm test` runs these and every other suite.
 import base from './jest.config.js';
 
@@ -12,9 +12,9 @@ export default {
     '<rootDir>/test/config/**/*.test.ts',
     '<rootDir>/test/fuzz/**/*.test.ts',
     '<rootDir>/test/drivers/{frame,link-timing,messages}.test.ts',
-    '<rootDir>/test/intents/{line-reader,listen-fds,protocol,server,unix-group}.test.ts',
+    '<rootDir>/test/intents/{line-reader,listen-fds,protocol,unix-group}.test.ts',
     '<rootDir>/test/leak/{auth-allowance,test-cards}.test.ts',
-    '<rootDir>/test/payments/{engine,payment-run,ledger-memory}.test.ts',
+    '<rootDir>/test/payments/{engine,payment-run}.test.ts',
     '<rootDir>/test/provider/{client-pair,key-pair,key-pool,otc-answer,pkcs1,track2}.test.ts',
     '<rootDir>/test/systemd/{log,loop-monitor,unit-file}.test.ts',
     '<rootDir>/test/cli/ledger-reader.test.ts',
