@@ -1,5 +1,5 @@
 /**
- * The fault matrix (issue 7): every fault the kiosk can meet, against the
+ * The fault matrix: every fault the kiosk can meet, against the
  * real otcd process, the provider stand-in over HTTPS on loopback and the
  * terminal simulator on a real pty. For each fault the case checks four
  * things: a definite final state reaches the client, the ledger holds the
