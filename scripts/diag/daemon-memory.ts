@@ -58,5 +58,13 @@ try {
   client.close();
   if (snapshots) console.log(`snapshots in ${stack.dir}: ${readdirSync(stack.dir).filter((f) => f.endsWith('.heapsnapshot')).join(' ')}`);
 } finally {
-  if (snapshots) await stack.daemon.stop(); else await stack.stop();
+  if (snapshots) {
+    // Everything but the directory, which holds the snapshots: the simulator and
+    // the stand-in left running would keep this process from ever exiting.
+    await stack.daemon.stop();
+    await stack.sim?.stop();
+    await stack.standin.stop();
+  } else {
+    await stack.stop();
+  }
 }
