@@ -21,7 +21,6 @@ let nobodysCopy: string | undefined;
 function otcctlForNobody(): string {
   if (nobodysCopy !== undefined) return nobodysCopy;
   const dir = mkdtempSync(join(tmpdir(), 'otcd-otcctl-'));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, 'dist', 'daemon'), { recursive: true });
   copyFileSync(join(repoRoot(), 'package.json'), join(dir, 'package.json'));
   const script = join(dir, 'dist', 'daemon', 'otcctl.js');
@@ -30,6 +29,13 @@ function otcctlForNobody(): string {
   for (const f of [script, join(dir, 'package.json')]) chmodSync(f, 0o644);
   nobodysCopy = script;
   return script;
+}
+
+/** Removes nobody's copy of otcctl, if one was made (a suite's afterAll). */
+export function removeOtcctlForNobody(): void {
+  if (nobodysCopy === undefined) return;
+  rmSync(join(nobodysCopy, '..', '..', '..'), { recursive: true, force: true });
+  nobodysCopy = undefined;
 }
 
 export interface CtlResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
