@@ -35,7 +35,7 @@ const LEDGER_MAX_PAYMENTS = 50_000;
 const LEDGER_COMPACT_AFTER_BYTES = 1 << 20;
 /** How long a running payment may outlive its own limit before the watchdog gives up on us. */
 const STUCK_GRACE_MS = 60_000;
-/** Within a 20 s stop budget (the unit allows 30 s): room for the socket and ledger after the payment. */
+/** How long a stop waits for the running payment: with the socket and ledger closed after it, a stop ends within 20 s, well inside the unit's TimeoutStopSec=30s. */
 export const SHUTDOWN_GRACE_MS = 15_000;
 /**
  * How long a start waits for the state directory's lock: long enough for an

@@ -7,7 +7,7 @@
  * `pay` line on the intent socket, and the events as they come. Exits 0 when
  * the payment is approved. Everything it started, it stops.
  */
-import { startStack, waitForTerminalLink, type Stack } from './lib/stack.js';
+import { startStack, waitForTerminalLink, type Stack } from './testkit/stack.js';
 
 const dim = (s: string): string => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);

@@ -247,6 +247,7 @@ export class OtcClient {
     };
 
     try {
+      // on() returns the request itself (a promise), awaited below.
       const request = got.post(this.url, {
         body,
         headers: this.headers,
@@ -256,16 +257,14 @@ export class OtcClient {
         retry: { limit: 0 },
         agent: { https: this.httpsAgent(stack) },
         signal: controller.signal,
-      });
-      request.on('request', (req: ClientRequest) => {
+      }).on('request', (req: ClientRequest) => {
         req.once('socket', (socket: Socket) => {
           // A fresh socket (no keep-alive, and hpagent hands over the TLS
           // socket before its handshake) always reports secureConnect.
           if (stack.isTls(socket)) socket.once('secureConnect', onHandshake);
           else onHandshake();
         });
-      });
-      request.on('downloadProgress', (progress: { transferred: number }) => {
+      }).on('downloadProgress', (progress: { transferred: number }) => {
         if (progress.transferred > MAX_ANSWER_BYTES) {
           tooLarge = true;
           controller.abort();

@@ -10,7 +10,7 @@ import iconv from 'iconv-lite';
 import { ManualClock } from '../../drivers/clock.js';
 import { OtcClient, ProviderError, RsaOtcKeyPair, type OtcAnswer } from '../../daemon/provider/index.js';
 import { makeSelfSignedCertificate } from '../../scripts/provider-standin/x509.js';
-import { startProviderStandin, type RunningStandin } from '../support/provider-standin.js';
+import { startProviderStandin, type RunningStandin } from '../../scripts/testkit/provider-standin.js';
 
 const TRACK2 = '9410123456789012=30121011234567890123';
 const OTHER_TRACK2 = '4000000000000002=2912201';
