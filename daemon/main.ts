@@ -9,12 +9,14 @@
  *
  * Exit codes: 0 stopped cleanly; 1 failed at start or while running;
  * 78 configuration error (EX_CONFIG; the unit does not restart on it);
+ * 75 the state directory is held by another otcd (EX_TEMPFAIL);
  * 64 usage error (EX_USAGE).
  */
 import { runCheckConfig } from '../config/check.js';
 import { CONFIG_EXIT_CODE, ConfigError, loadConfig, resolveConfigPath } from '../config/load.js';
 import { isOtcdError } from '../drivers/errors.js';
 import { Daemon } from './daemon.js';
+import { STATE_DIR_BUSY_EXIT_CODE } from './payments/state-lock.js';
 import { createLogger, detectFormat } from './log.js';
 import { readVersion } from './version.js';
 
@@ -28,7 +30,8 @@ const USAGE = `usage: otcd [--config FILE]        run the payment daemon
 
 The configuration file is --config FILE, else $OTCD_CONFIG, else /etc/otcd/otcd.toml.
 Any key can be overridden by OTCD_<SECTION>_<KEY>, e.g. OTCD_TERMINAL_ADDRESS=tcp://10.0.0.5:4001.
-Exit codes: 0 clean stop, 1 failure, 64 usage error, 78 configuration error.`;
+Exit codes: 0 clean stop, 1 failure, 64 usage error, 75 another otcd holds the state
+directory, 78 configuration error.`;
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -90,6 +93,11 @@ async function runDaemon(file: string): Promise<number> {
   try {
     await daemon.start();
   } catch (err) {
+    if (isOtcdError(err, 'STATE_DIR_BUSY')) {
+      // Nothing was opened, so there is nothing to stop: this otcd touched no ledger.
+      logger.fatal({ code: err.code }, `otcd not started: ${err.message}`);
+      return STATE_DIR_BUSY_EXIT_CODE;
+    }
     logger.fatal({ err: isOtcdError(err) ? { code: err.code, message: err.message } : err }, 'otcd could not start');
     await daemon.stop().catch(() => undefined);
     return 1;

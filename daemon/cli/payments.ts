@@ -50,11 +50,9 @@ export function paymentRow(r: LedgerRecord): PaymentRow {
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (row as unknown as Record<string, unknown>)[k] = v;
   if (r.reconcile === true) row.reconciling = true;
-  // Written by daemons that resolve unknown payments; absent from older ledgers.
-  const resolution = r as { resolved?: unknown; resolvedAt?: unknown };
-  if (resolution.resolved === true) {
+  if (r.resolved === true) {
     row.resolved = true;
-    if (typeof resolution.resolvedAt === 'number' && Number.isFinite(resolution.resolvedAt)) row.resolvedAt = new Date(resolution.resolvedAt).toISOString();
+    if (typeof r.resolvedAt === 'number' && Number.isFinite(r.resolvedAt)) row.resolvedAt = new Date(r.resolvedAt).toISOString();
   }
   return row;
 }

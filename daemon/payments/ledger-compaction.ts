@@ -19,13 +19,15 @@
 import { openLedgerFile } from './ledger-modes.js';
 import { IdIndex } from './id-index.js';
 import { changesOf } from './ledger-lines.js';
-import { LEDGER_VERSION, isDone, mergeChange, type LedgerRecord } from './ledger-record.js';
+import { headerLine, isDone, mergeChange, type LedgerRecord } from './ledger-record.js';
 
 export interface CompactionPolicy {
   /** Wall ms now. */
   now: number;
   retentionMs: number;
   maxPayments: number;
+  /** The terminal operation number reached so far, kept in the new file's header. */
+  termSeq: number;
 }
 
 export interface CompactionResult {
@@ -70,7 +72,7 @@ export async function compactLedgerFile(source: string, target: string, sourceIn
       batchBytes += length;
       if (batchBytes >= WRITE_BATCH_BYTES) await flush();
     };
-    const header = `${JSON.stringify({ v: LEDGER_VERSION })}\n`;
+    const header = headerLine(policy.termSeq);
     batch.push(header);
     bytes += header.length;
 

@@ -137,6 +137,18 @@ check "2-minute run: $(sed -n 's/.*"payments":\([0-9]*\).*/\1/p' <<<"$r") paymen
   test "$(prop NRestarts)/$(prop MainPID)" = "$n0/$MAIN"
 measure flow "$r"
 
+# ---- 7. a second otcd started by hand: refused at once, the service untouched --
+n0=$(prop NRestarts); MAIN=$(prop MainPID)
+ledger_before=$(ct stat -c '%i %s' /var/lib/otcd/ledger.jsonl)
+second=$(ct /usr/bin/node /opt/otcd/dist/daemon/otcd.js --config /etc/otcd/otcd.toml 2>&1); rc=$?
+echo "$second" | tail -2 | sed 's/^/  second otcd: /'
+check "a second otcd by hand exits 75 (got $rc), naming the service's PID $MAIN" \
+  bash -c "[ $rc -eq 75 ] && grep -q 'in use by another otcd (PID $MAIN)' <<<\"\$0\"" "$second"
+check "the service is untouched: same PID, no restart, the ledger file the same" \
+  test "$(prop NRestarts)/$(prop MainPID)/$(ct stat -c '%i %s' /var/lib/otcd/ledger.jsonl)" = "$n0/$MAIN/$ledger_before"
+r=$(client pay after-second-1 SECOND-AUTH-1 12000); echo "  $r"
+check "a payment after the refused second otcd is approved" grep -q '"state":"approved"' <<<"$r"
+
 # ---- 3. systemctl stop during a payment -------------------------------------
 # Amount ...077 makes the simulator slow (PROG SENT after 15 s): the payment
 # is at the terminal when the stop comes.
