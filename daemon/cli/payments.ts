@@ -50,9 +50,11 @@ export function paymentRow(r: LedgerRecord): PaymentRow {
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (row as unknown as Record<string, unknown>)[k] = v;
   if (r.reconcile === true) row.reconciling = true;
-  if (r.resolved === true) {
+  // Written by daemons that resolve unknown payments; absent from older ledgers.
+  const resolution = r as { resolved?: unknown; resolvedAt?: unknown };
+  if (resolution.resolved === true) {
     row.resolved = true;
-    if (typeof r.resolvedAt === 'number' && Number.isFinite(r.resolvedAt)) row.resolvedAt = new Date(r.resolvedAt).toISOString();
+    if (typeof resolution.resolvedAt === 'number' && Number.isFinite(resolution.resolvedAt)) row.resolvedAt = new Date(resolution.resolvedAt).toISOString();
   }
   return row;
 }

@@ -1,11 +1,11 @@
 /**
  * `otcctl status`'s verdict, in the manner of `systemctl is-system-running`:
  * all good, or degraded with each reason and what to do about it. A field
- * an older daemon does not send (terminal `not_answering`, `unresolved`:
- * healthView reads them as up-or-down and none) counts as fine.
+ * an older daemon does not send (terminal `not_answering`, `unresolved`)
+ * counts as fine.
  */
-import type { HealthView } from '../payments/model.js';
-import { linkHint } from '../terminal/health.js';
+import { linkHint, silenceHint } from '../../drivers/transport/open-transport.js';
+import type { StatusHealth } from './views.js';
 
 export type DegradedCode = 'TERMINAL_DOWN' | 'TERMINAL_NOT_ANSWERING' | 'PROVIDER_FAILING' | 'UNRESOLVED_PAYMENTS';
 
@@ -20,18 +20,18 @@ export interface Verdict {
   reasons: DegradedReason[];
 }
 
-export function statusVerdict(h: HealthView): Verdict {
+export function statusVerdict(h: StatusHealth): Verdict {
   const reasons: DegradedReason[] = [];
   const t = h.terminal;
   if (t.link === 'down') {
     reasons.push({
       code: 'TERMINAL_DOWN',
-      message: `the terminal link is down at ${t.address}; payments fail until it is back. ${t.hint ?? linkHint('down', t.address)}`,
+      message: `the terminal link is down at ${t.address}; payments fail until it is back: ${t.hint ?? linkHint(t.address)}`,
     });
   } else if (t.link === 'not_answering') {
     reasons.push({
       code: 'TERMINAL_NOT_ANSWERING',
-      message: `the terminal at ${t.address} does not answer (the port is open); payments fail until it does. ${t.hint ?? linkHint('not_answering', t.address)}`,
+      message: `the terminal at ${t.address} does not answer (the port is open); payments fail until it does: ${t.hint ?? silenceHint(t.address)}`,
     });
   }
   const failing = providerFailingSince(h);
@@ -42,7 +42,7 @@ export function statusVerdict(h: HealthView): Verdict {
     });
   }
   const unresolved = h.unresolved;
-  if (unresolved.count > 0) {
+  if (unresolved && unresolved.count > 0) {
     const oldest = unresolved.oldest ? `; the oldest is ${unresolved.oldest.intentId}, from ${unresolved.oldest.at}` : '';
     reasons.push({
       code: 'UNRESOLVED_PAYMENTS',
@@ -53,7 +53,7 @@ export function statusVerdict(h: HealthView): Verdict {
 }
 
 /** The provider's last error code, if it is more recent than its last success. */
-function providerFailingSince(h: HealthView): string | undefined {
+function providerFailingSince(h: StatusHealth): string | undefined {
   const err = h.provider.lastError;
   if (!err) return undefined;
   const errorAt = Date.parse(err.at);

@@ -6,8 +6,7 @@ import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { formatDuration, formatFields, formatGrid, formatWhen, printable } from './format.js';
 import { socketTarget } from './target.js';
 import { statusVerdict, type Verdict } from './status-verdict.js';
-import type { HealthView } from '../payments/model.js';
-import { healthView } from './views.js';
+import { healthView, type StatusHealth } from './views.js';
 
 export const statusCommand: Command = {
   name: 'status',
@@ -58,7 +57,7 @@ ${EXIT_CODES_HELP}`,
 /** One label column for both blocks around the counters. */
 const LABEL_WIDTH = 'last error'.length;
 
-export function renderStatus(h: HealthView, nowMs: number, verdict: Verdict = statusVerdict(h)): string {
+export function renderStatus(h: StatusHealth, nowMs: number, verdict: Verdict = statusVerdict(h)): string {
   const t = h.terminal;
   const link = t.link === 'up'
     ? `up, ${t.terminalId ? printable(t.terminalId) : 'terminal id not known yet'} at ${printable(t.address)}`
@@ -84,7 +83,7 @@ export function renderStatus(h: HealthView, nowMs: number, verdict: Verdict = st
       ['last error', lastError],
       ['keys', `${h.keys.ready} ready`],
       ['payment', payment],
-      ['unresolved', String(h.unresolved.count)],
+      ...(h.unresolved ? [['unresolved', String(h.unresolved.count)] as [string, string]] : []),
       ['state', verdict.state === 'ok' ? 'OK' : `DEGRADED (${verdict.reasons.length} thing(s) to fix)`],
     ], LABEL_WIDTH),
     ...verdict.reasons.map((r) => `  - ${printable(r.message)}`),

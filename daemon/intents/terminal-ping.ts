@@ -9,17 +9,17 @@
  * - TERMINAL_REJECTED: the terminal called the PING not valid.
  */
 import { isOtcdError } from '../../drivers/errors.js';
+import { linkHint, silenceHint } from '../../drivers/transport/open-transport.js';
 import { IntentError } from '../payments/model.js';
-import { linkHint } from '../terminal/health.js';
 
 export function pingFailure(err: unknown, address: string): IntentError | undefined {
   if (!isOtcdError(err)) return undefined;
   switch (err.code) {
     case 'LINK_DOWN':
-      return new IntentError('TERMINAL_UNAVAILABLE', `the terminal link is down at ${address} (otcd keeps reconnecting). ${linkHint('down', address)}`);
+      return new IntentError('TERMINAL_UNAVAILABLE', `the terminal link is down at ${address} (otcd keeps reconnecting): ${linkHint(address)}`);
     case 'LINK_FAILED':
     case 'NO_ANSWER':
-      return new IntentError('TERMINAL_NOT_ANSWERING', `the terminal at ${address} did not answer the PING (the port is open; ${lowerFirst(err.message)}). ${linkHint('not_answering', address)}`);
+      return new IntentError('TERMINAL_NOT_ANSWERING', `the terminal at ${address} did not answer the PING (the port is open; ${lowerFirst(err.message)}): ${silenceHint(address)}`);
     case 'INVALID':
       return new IntentError('TERMINAL_REJECTED', `the terminal at ${address} refused the PING as not valid (${err.message}): its protocol may not be ecr1`);
     case 'LINK_CLOSED':

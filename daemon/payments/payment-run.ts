@@ -68,7 +68,7 @@ export class PaymentRun {
    * Milestones of the latest attempt in monotonic ms from the moment the pay
    * was taken: a technician's (and the benchmark's) view of where time goes.
    */
-  readonly timing: { inquirySent?: number; inquiryAnswered?: number; authWritten?: number; authAcked?: number } = {};
+  readonly timing: { terminalChecked?: number; inquirySent?: number; inquiryAnswered?: number; authWritten?: number; authAcked?: number } = {};
   private readonly takenAt: number;
   private readonly log: Logger;
 
@@ -136,6 +136,7 @@ export class PaymentRun {
         },
       };
     }
+    this.mark('terminalChecked');
 
     const keyPair = await keys.take();
     let track2: Buffer | undefined;

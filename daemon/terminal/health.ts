@@ -21,6 +21,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../../drivers/clock.js';
 import { errorSummary } from '../../drivers/errors.js';
+import { linkHint, silenceHint } from '../../drivers/transport/open-transport.js';
 
 export type LinkState = 'up' | 'down' | 'not_answering';
 
@@ -72,7 +73,7 @@ export class TerminalHealth extends EventEmitter<{ change: [state: LinkState] }>
 
   /** What to check, for a link that is not up; undefined when it is. */
   get hint(): string | undefined {
-    return this.current === 'up' ? undefined : linkHint(this.current, this.opts.terminal.address);
+    return this.current === 'up' ? undefined : stateHint(this.current, this.opts.terminal.address);
   }
 
   start(): void {
@@ -141,10 +142,10 @@ export class TerminalHealth extends EventEmitter<{ change: [state: LinkState] }>
     this.current = next;
     const address = this.opts.terminal.address;
     if (next === 'down') {
-      this.log.warn({ address, reason: why }, `terminal link on ${address} down (${why}); reconnecting. ${linkHint('down', address)}`);
+      this.log.warn({ address, reason: why }, `terminal link on ${address} down (${why}); reconnecting. ${sentence(stateHint('down', address))}`);
     } else if (next === 'not_answering') {
       this.log.error({ address, err: why },
-        `terminal on ${address} is connected but not answering; payments fail TERMINAL_UNAVAILABLE until it does. ${linkHint('not_answering', address)}`);
+        `terminal on ${address} is connected but not answering; payments fail TERMINAL_UNAVAILABLE until it does. ${sentence(stateHint('not_answering', address))}`);
     } else if (previous === 'not_answering') {
       this.log.info({ address }, `terminal on ${address} answers again`);
     } else {
@@ -154,17 +155,13 @@ export class TerminalHealth extends EventEmitter<{ change: [state: LinkState] }>
   }
 }
 
-/** What a technician should check, for the transport in use. */
-export function linkHint(state: Exclude<LinkState, 'up'>, address: string): string {
-  const tcp = address.startsWith('tcp://');
-  if (state === 'down') {
-    return tcp
-      ? `Check that the terminal (or its serial server) is on and reachable at ${address.slice('tcp://'.length)} from this kiosk, and the network between them`
-      : `Check the terminal's cable and power, the USB adapter, and that ${address} exists (the udev rule names it)`;
-  }
-  return tcp
-    ? 'The connection is accepted but nothing answers: check that the terminal behind the serial server is powered and in ECR mode, and the server\'s serial settings'
-    : 'The port opens but the terminal does not answer: check that it is powered and in ECR mode, the cable, and terminal.baud_rate (lrcErrors or naksReceived in otcctl status point at a wrong speed)';
+/** What a technician should check for a link that is not up, in its transport's terms ("check ..."). */
+export function stateHint(state: Exclude<LinkState, 'up'>, address: string): string {
+  return state === 'down' ? linkHint(address) : silenceHint(address);
+}
+
+function sentence(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function sleepUnless(clock: Clock, ms: number, signal: AbortSignal | undefined): Promise<void> {

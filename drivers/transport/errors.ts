@@ -1,5 +1,5 @@
 import { OtcdError } from '../errors.js';
-import { serialOpenAdvice, tcpConnectAdvice } from './open-advice.js';
+import { serialOpenAdvice, tcpConnectAdvice } from './link-hint.js';
 
 export type TransportErrorCode = 'NOT_FOUND' | 'OPEN_FAILED' | 'OPEN_TIMEOUT' | 'BAD_ADDRESS';
 

@@ -13,6 +13,7 @@ import { isTcpAddress } from './address.js';
 export type { ByteTransport } from './transport.js';
 export { TransportError } from './errors.js';
 export { BAUD_RATES, DEFAULT_BAUD_RATE } from './serial.js';
+export { linkHint, silenceHint } from './link-hint.js';
 
 export interface OpenTransportOptions {
   baudRate?: number;

@@ -40,7 +40,7 @@ beforeAll(async () => {
     created('order-20261206-000124', T0 + 10 * MIN, 13000),
     { id: 'order-20261206-000124', st: 'unknown', at: T0 + 13 * MIN, attempt: 1, code: 'NO_OUTCOME', reconcile: true },
     // resolved later: the terminal's LAST told the outcome
-    { id: 'order-20261206-000124', st: 'approved', at: T0 + 40 * MIN, approvalNo: '30012345', maskedPan: '941012******9012', reconcile: false, resolved: true, resolvedAt: T0 + 40 * MIN },
+    { id: 'order-20261206-000124', st: 'approved', at: T0 + 40 * MIN, approvalNo: '30012345', maskedPan: '941012******9012', reconcile: false, resolved: true, resolvedAt: T0 + 40 * MIN } as LedgerChange,
     created('order-20261206-000125', T0 + 20 * MIN, 9000),
     { id: 'order-20261206-000125', st: 'approved', at: T0 + 21 * MIN, approvalNo: '30012399' },
   ]);

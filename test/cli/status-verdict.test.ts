@@ -3,13 +3,12 @@
 import { describe, expect, test } from '@jest/globals';
 import { renderStatus } from '../../daemon/cli/status.js';
 import { statusVerdict } from '../../daemon/cli/status-verdict.js';
-import type { HealthView } from '../../daemon/payments/model.js';
-import { healthView } from '../../daemon/cli/views.js';
+import { healthView, type StatusHealth } from '../../daemon/cli/views.js';
 
 const NOW = Date.parse('2026-12-06T10:30:00Z');
 
 /** A health answer as the daemon sends it (JSON), read through otcctl's own view. */
-function health(patch: { terminal?: Record<string, unknown>; provider?: Record<string, unknown>; unresolved?: unknown } = {}): HealthView {
+function health(patch: { terminal?: Record<string, unknown>; provider?: Record<string, unknown>; unresolved?: unknown } = {}): StatusHealth {
   const raw = {
     version: '0.1.0', uptimeS: 600,
     terminal: { link: 'up', address: '/dev/otcd-terminal', terminalId: 'T01', lastPong: '2026-12-06T10:29:50Z', counters: { framesSent: 3 }, ...patch.terminal },
@@ -34,18 +33,18 @@ describe('status verdict', () => {
   test('terminal down: serial hint by default, the daemon\'s own hint when it sends one', () => {
     const serial = statusVerdict(health({ terminal: { link: 'down' } }));
     expect(serial.state).toBe('degraded');
-    expect(serial.reasons).toEqual([{ code: 'TERMINAL_DOWN', message: "the terminal link is down at /dev/otcd-terminal; payments fail until it is back. Check the terminal's cable and power, the USB adapter, and that /dev/otcd-terminal exists (the udev rule names it)" }]);
+    expect(serial.reasons).toEqual([{ code: 'TERMINAL_DOWN', message: expect.stringMatching(/^the terminal link is down at \/dev\/otcd-terminal; payments fail until it is back: check the terminal's power and cable, that its USB adapter is plugged in/) }]);
     const tcp = statusVerdict(health({ terminal: { link: 'down', address: 'tcp://10.0.0.5:4001' } }));
-    expect(tcp.reasons[0]?.message).toContain('reachable at 10.0.0.5:4001');
+    expect(tcp.reasons[0]?.message).toContain('ser2net');
     expect(tcp.reasons[0]?.message).not.toContain('USB');
-    const hinted = statusVerdict(health({ terminal: { link: 'down', hint: 'Check the cable in bay 3' } }));
-    expect(hinted.reasons[0]?.message).toMatch(/back\. Check the cable in bay 3$/);
+    const hinted = statusVerdict(health({ terminal: { link: 'down', hint: 'check the cable in bay 3' } }));
+    expect(hinted.reasons[0]?.message).toMatch(/: check the cable in bay 3$/);
   });
 
   test('terminal not answering (port open)', () => {
     const v = statusVerdict(health({ terminal: { link: 'not_answering' } }));
     expect(v.reasons.map((r) => r.code)).toEqual(['TERMINAL_NOT_ANSWERING']);
-    expect(v.reasons[0]?.message).toMatch(/does not answer \(the port is open\).*baud_rate/);
+    expect(v.reasons[0]?.message).toMatch(/does not answer \(the port is open\).*baud rate/);
     expect(renderStatus(health({ terminal: { link: 'not_answering' } }), NOW)).toMatch(/^terminal +NOT ANSWERING \(port open at \/dev\/otcd-terminal\)$/m);
   });
 
@@ -65,9 +64,8 @@ describe('status verdict', () => {
       code: 'UNRESOLVED_PAYMENTS',
       message: '2 payment(s) with an unknown outcome; the oldest is order-20261206-000123, from 2026-12-06T09:12:00.000Z: reconcile each with the acquirer before charging the customer again; `otcctl payments --unresolved` lists them',
     }]);
-    // a malformed field (or none, from an older daemon) is read as none
+    // a malformed field is ignored, not trusted
     expect(statusVerdict(health({ unresolved: { count: 'many' } })).state).toBe('ok');
-    expect(statusVerdict(health()).state).toBe('ok');
   });
 
   test('every reason at once: each on its own line under state DEGRADED', () => {

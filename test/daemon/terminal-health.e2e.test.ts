@@ -49,7 +49,7 @@ describe('a terminal that is connected but silent', () => {
 
   test('health says not_answering with a hint for a tcp:// terminal', async () => {
     const health = await waitForLink(client, 'not_answering');
-    expect(health.terminal.hint).toMatch(/serial server/);
+    expect(health.terminal.hint).toMatch(/ecr1 port/);
     expect(health.terminal.hint).not.toMatch(/USB/);
     expect(health.terminal.counters.framesReceived).toBe(0);
   });

@@ -1,14 +1,13 @@
 // Opening a terminal address that cannot be opened: a real missing device, a
 // real file that is no serial port, a real closed TCP port. Each error names
-// the errno and says what to check, in the terms of its transport (the hints
-// of a link that opened are daemon/terminal/health.ts's, tested there).
+// the errno and says what to check, in the terms of its transport.
 import { describe, expect, test } from '@jest/globals';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errnoName, TransportError } from '../../drivers/transport/errors.js';
-import { openTransport } from '../../drivers/transport/open-transport.js';
+import { linkHint, openTransport } from '../../drivers/transport/open-transport.js';
 
 async function openError(address: string): Promise<TransportError> {
   try {
@@ -81,4 +80,10 @@ describe('a terminal address that does not open', () => {
     expect(perm.message).toBe('EACCES: permission denied on /dev/otcd-terminal: the user otcd runs as is not in the device\'s group (dialout, given by the udev rule); check `ls -l /dev/otcd-terminal` and `id otcd`');
   });
 
+  test('link hints fit the transport', () => {
+    expect(linkHint('tcp://10.0.0.5:4001')).toBe('check that the terminal (or the ser2net serving it) is on and listening at tcp://10.0.0.5:4001, and the network and firewall between this kiosk and it');
+    expect(linkHint('tcp://10.0.0.5:4001')).not.toMatch(/USB|udev|cable/);
+    expect(linkHint('/dev/otcd-terminal')).toMatch(/USB adapter/);
+    expect(linkHint('/dev/otcd-terminal')).toContain('`ls -l /dev/otcd-terminal`');
+  });
 });

@@ -5,7 +5,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { pino } from 'pino';
 import { ManualClock } from '../../drivers/clock.js';
-import { TerminalHealth, linkHint, type LinkState } from '../../daemon/terminal/health.js';
+import { TerminalHealth, stateHint, type LinkState } from '../../daemon/terminal/health.js';
 import { FakeTerminal } from '../payments/harness.js';
 
 function setup(idle = true): { clock: ManualClock; terminal: FakeTerminal; health: TerminalHealth; changes: LinkState[]; lines: Array<{ level: number; msg: string }> } {
@@ -25,7 +25,7 @@ describe('TerminalHealth', () => {
   test('down -> up -> not_answering (a PING unanswered) -> up (heard again) -> down, each logged once at its priority', async () => {
     const { clock, terminal, health, changes, lines } = setup();
     expect(health.state).toBe('down');
-    expect(health.hint).toMatch(/cable and power/);
+    expect(health.hint).toMatch(/^check the terminal's power and cable/);
     terminal.comeUp();
     await clock.advance(0);
     expect(health.state).toBe('up');
@@ -35,7 +35,7 @@ describe('TerminalHealth', () => {
     await clock.advance(15_000);
     await clock.advance(3_000);
     expect(health.state).toBe('not_answering');
-    expect(health.hint).toMatch(/does not answer.*baud_rate/);
+    expect(health.hint).toMatch(/switched on.*baud_rate/);
     await clock.advance(15_000 * 4);
     expect(changes).toEqual(['up', 'not_answering']); // told once, however many PINGs fail
     terminal.answersPing = true;
@@ -76,9 +76,9 @@ describe('TerminalHealth', () => {
   });
 
   test('hints fit the transport', () => {
-    expect(linkHint('down', 'tcp://10.0.0.5:4001')).toMatch(/reachable at 10\.0\.0\.5:4001/);
-    expect(linkHint('down', 'tcp://10.0.0.5:4001')).not.toMatch(/USB/);
-    expect(linkHint('not_answering', 'tcp://10.0.0.5:4001')).toMatch(/serial server/);
-    expect(linkHint('down', '/dev/otcd-terminal')).toMatch(/USB adapter.*\/dev\/otcd-terminal/);
+    expect(stateHint('down', 'tcp://10.0.0.5:4001')).toMatch(/listening at tcp:\/\/10\.0\.0\.5:4001/);
+    expect(stateHint('down', 'tcp://10.0.0.5:4001')).not.toMatch(/USB/);
+    expect(stateHint('not_answering', 'tcp://10.0.0.5:4001')).toMatch(/ser2net/);
+    expect(stateHint('down', '/dev/otcd-terminal')).toMatch(/USB adapter.*\/dev\/otcd-terminal/);
   });
 });

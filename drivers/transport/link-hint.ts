@@ -1,9 +1,18 @@
 /**
- * One sentence per errno met opening the terminal's port: what it means for
- * this transport (a serial device, or a TCP address) and what to check. The
- * link-down and not-answering hints of a port that did open are
- * daemon/terminal/health.ts's linkHint.
+ * What a technician should check when the terminal link is down, in the
+ * terms of its transport: a serial device (USB adapter, udev rule, cable)
+ * or a TCP address (host, port, network, ser2net). Daemon log lines,
+ * `health` and otcctl all use these sentences, so they say the same thing.
  */
+import { isTcpAddress } from './address.js';
+
+export function linkHint(address: string): string {
+  if (isTcpAddress(address)) {
+    return `check that the terminal (or the ser2net serving it) is on and listening at ${address}, and the network and firewall between this kiosk and it`;
+  }
+  return `check the terminal's power and cable, that its USB adapter is plugged in, and \`ls -l ${address}\` (the udev rule 99-otcd-terminal.rules names it)`;
+}
+
 /** One sentence for an errno met opening a serial device: what it means and what to do. */
 export function serialOpenAdvice(address: string, errno: string): string {
   switch (errno) {
@@ -23,7 +32,7 @@ export function serialOpenAdvice(address: string, errno: string): string {
     case 'EIO':
       return `${address} exists but its device does not answer (adapter unplugged while open, or faulty): replug the USB adapter, or try another port or adapter`;
     default:
-      return `cannot open ${address} (${errno}): check terminal.address, the terminal's USB adapter and \`ls -l ${address}\``;
+      return `cannot open ${address} (${errno}); ${linkHint(address)}`;
   }
 }
 
@@ -44,7 +53,14 @@ export function tcpConnectAdvice(address: string, errno: string): string {
     case 'ECONNRESET':
       return `${address} closed the connection at once: the terminal (or ser2net) may accept one connection only and have another`;
     default:
-      return `cannot connect to ${address} (${errno}): check terminal.address, the terminal or its serial server, and the network`;
+      return `cannot connect to ${address} (${errno}); ${linkHint(address)}`;
   }
 }
 
+/** What to check when the port is open but the terminal does not answer. */
+export function silenceHint(address: string): string {
+  if (isTcpAddress(address)) {
+    return `check that the terminal is switched on and that what listens at ${address} is the terminal's ecr1 port (ser2net: with the terminal's baud rate)`;
+  }
+  return `check that the terminal is switched on and that terminal.baud_rate matches its setting (growing lrcErrors or naksReceived in \`otcctl status\` point at a wrong baud rate or a bad cable)`;
+}
