@@ -95,6 +95,14 @@ as_otcd_in_ns() { ct nsenter -t "$MAIN" -m -- setpriv --reuid=otcd --regid=otcd 
 for d in /var/lib/otcd /run/otcd; do
   check "the daemon can write in $d" as_otcd_in_ns sh -c "touch $d/.probe && rm $d/.probe"
 done
+# Group otcd reads the ledger (no card data in it), whatever the unit's UMask=0077.
+check "state directory is $(ct stat -c '%a %U %G' /var/lib/otcd) (750 otcd otcd)" test "$(ct stat -c '%a %U %G' /var/lib/otcd)" = "750 otcd otcd"
+check "ledger is $(ct stat -c '%a %U %G' /var/lib/otcd/ledger.jsonl) (640 otcd otcd)" test "$(ct stat -c '%a %U %G' /var/lib/otcd/ledger.jsonl)" = "640 otcd otcd"
+otcd_gid=$(ct getent group otcd | cut -d: -f3)
+r=$(ct setpriv --reuid=nobody --regid=nogroup --groups="$otcd_gid" /usr/bin/node /opt/otcd/dist/daemon/otcctl.js payments --last 3 2>&1); echo "$r" | sed 's/^/  /'
+check "a member of group otcd (not root, not otcd) lists the payments" grep -q 'start-1' <<<"$r"
+r=$(ct setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/node /opt/otcd/dist/daemon/otcctl.js payments --last 3 2>&1)
+check "one who is not is told to join group otcd ($r)" grep -q 'you (nobody) are not in group otcd' <<<"$r"
 for d in /etc/otcd /opt/otcd /usr/lib /var/log /var/cache /home /root /srv /; do
   # refused by the file system, not failing for another reason
   err=$(as_otcd_in_ns touch "$d/.probe" 2>&1)
