@@ -180,7 +180,9 @@ describe('metrics through the real prometheus-node-exporter', () => {
     expect(valueOf(samples, 'otcd_provider_last_success_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 120);
     expect(valueOf(samples, 'otcd_provider_last_error_timestamp_seconds', { code: 'API_ERROR' })).toBeGreaterThan(Date.now() / 1000 - 120);
     expect(valueOf(samples, 'otcd_terminal_frames_sent_total')).toBeGreaterThan(0);
-    expect(valueOf(samples, 'otcd_keys_ready')).toBeGreaterThanOrEqual(0);
+    // The pool refills after the last payment, unannounced: the write after the final one shows it full.
+    const refilled = await scrapeUntil((s) => valueOf(s, 'otcd_keys_ready') === 2);
+    expect(valueOf(refilled.samples, 'otcd_keys_ready')).toBe(2);
     // The unresolved gauge mirrors health.unresolved (absent where health has none).
     const health = (await client.request({ op: 'health' })).health as { unresolved?: { count: number } };
     expect(valueOf(samples, 'otcd_payments_unresolved')).toBe(health.unresolved?.count);
