@@ -24,6 +24,7 @@ export interface MetricsParts {
   engine: { on(event: 'final', listener: (record: FinalPayment) => void): unknown };
   terminal: Pick<Terminal, 'on'>;
   provider: { onInquiryDone(listener: (timing: InquiryTiming) => void): void };
+  keys: { onReadyChange(listener: (ready: number) => void): void };
 }
 
 export interface RunningMetrics {
@@ -42,9 +43,6 @@ export function startMetrics(parts: MetricsParts): RunningMetrics | undefined {
   parts.engine.on('final', (record) => {
     metrics.recordFinal(record);
     file.changed();
-    // And once more a little later: the key pool refills after a payment and
-    // tells nobody, so the write at the final state shows it still filling.
-    file.touched();
   });
   parts.terminal.on('up', () => file.changed());
   parts.terminal.on('down', () => file.changed());
@@ -53,6 +51,8 @@ export function startMetrics(parts: MetricsParts): RunningMetrics | undefined {
     metrics.recordInquiry(timing);
     file.touched();
   });
+  // The pool refills after each payment, some time after its final state was written.
+  parts.keys.onReadyChange(() => file.touched());
   file.changed();
   return { metrics, file, stop: () => file.stop() };
 }
