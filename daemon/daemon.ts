@@ -140,7 +140,8 @@ export class Daemon {
     // Fleet metrics ([metrics] textfile): attached before recovery, whose outcomes count too.
     this.metrics = startMetrics({
       path: this.opts.config.metrics.textfile, version: this.opts.version, clock: this.clock, logger: this.log,
-      health: () => this.health(), engine: this.engine, terminal: this.terminal, provider: this.provider, keys: this.keys,
+      health: () => this.engine.health(), engine: this.engine, terminal: this.terminal, terminalHealth: this.terminalHealth,
+      provider: this.provider, keys: this.keys,
     });
     await this.engine.recover();
     this.engine.on('final', (record: { st: string }) => {

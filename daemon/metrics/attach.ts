@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../../drivers/clock.js';
 import type { Terminal } from '../../drivers/terminal/terminal.js';
+import type { LinkState } from '../terminal/health.js';
 import type { InquiryTiming } from '../provider/otc-client.js';
 import { FleetMetrics, type FinalPayment, type HealthReading } from './fleet-metrics.js';
 import { MetricsTextfile } from './textfile.js';
@@ -22,7 +23,10 @@ export interface MetricsParts {
   health: () => HealthReading;
   /** Emits 'final' with the payment's ledger record. */
   engine: { on(event: 'final', listener: (record: FinalPayment) => void): unknown };
+  /** Its PING answers move the link counters. */
   terminal: Pick<Terminal, 'on'>;
+  /** Says when the link state (up, down, not_answering) changes. */
+  terminalHealth: { on(event: 'change', listener: (state: LinkState) => void): unknown };
   provider: { onInquiryDone(listener: (timing: InquiryTiming) => void): void };
   keys: { onReadyChange(listener: (ready: number) => void): void };
 }
@@ -44,8 +48,7 @@ export function startMetrics(parts: MetricsParts): RunningMetrics | undefined {
     metrics.recordFinal(record);
     file.changed();
   });
-  parts.terminal.on('up', () => file.changed());
-  parts.terminal.on('down', () => file.changed());
+  parts.terminalHealth.on('change', () => file.changed());
   parts.terminal.on('pong', () => file.touched());
   parts.provider.onInquiryDone((timing) => {
     metrics.recordInquiry(timing);

@@ -150,7 +150,7 @@ export class FleetMetrics {
       if (oldest !== undefined) {
         families.push({
           name: 'otcd_payments_unresolved_oldest_timestamp_seconds', type: 'gauge',
-          help: 'When the oldest unresolved unknown payment became unknown (Unix time).',
+          help: 'When the oldest unresolved unknown payment was created (Unix time).',
           samples: [{ value: oldest }],
         });
       }

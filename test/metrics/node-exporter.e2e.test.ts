@@ -183,13 +183,23 @@ describe('metrics through the real prometheus-node-exporter', () => {
     // The pool refills after the last payment, unannounced: the write after the final one shows it full.
     const refilled = await scrapeUntil((s) => valueOf(s, 'otcd_keys_ready') === 2);
     expect(valueOf(refilled.samples, 'otcd_keys_ready')).toBe(2);
-    // The unresolved gauge mirrors health.unresolved (absent where health has none).
-    const health = (await client.request({ op: 'health' })).health as { unresolved?: { count: number } };
-    expect(valueOf(samples, 'otcd_payments_unresolved')).toBe(health.unresolved?.count);
+    // The TO payment is unknown and stays unresolved (the simulator keeps saying TO), as health says too.
+    const health = (await client.request({ op: 'health' })).health as { unresolved: { count: number; oldest?: { intentId: string; at: string } } };
+    expect(health.unresolved.count).toBe(1);
+    expect(valueOf(samples, 'otcd_payments_unresolved')).toBe(1);
+    expect(valueOf(samples, 'otcd_payments_unresolved_oldest_timestamp_seconds')).toBe(Date.parse(health.unresolved.oldest?.at ?? '') / 1000);
 
     for (const id of ids) expect(text).not.toContain(id);
     expect(text).not.toContain('AUTH-METRICS');
     expect(text).not.toContain('9410123456789012');
     expect(await readdir(textDir)).toEqual(['otcd.prom']);
+  });
+
+  test('the terminal gone: the scrape says the link is down, as soon as otcd sees it', async () => {
+    await stack.sim?.stop();
+    const { samples } = await scrapeUntil((s) => valueOf(s, 'otcd_terminal_link', { state: 'down' }) === 1);
+    expect(valueOf(samples, 'node_textfile_scrape_error')).toBe(0);
+    expect(samples.filter((s) => s.name === 'otcd_terminal_link').map((s) => [s.labels.state, s.value]).sort())
+      .toEqual([['down', 1], ['not_answering', 0], ['up', 0]]);
   });
 });
