@@ -16,7 +16,7 @@ import { repoRoot } from '../lib/repo-root.js';
 
 export interface StackOptions {
   /** Extra lines per config section, e.g. { payment: ['window_s = 6'] }. */
-  config?: Partial<Record<'daemon' | 'socket' | 'provider' | 'keys' | 'terminal' | 'payment', string[]>>;
+  config?: Partial<Record<'daemon' | 'socket' | 'provider' | 'keys' | 'terminal' | 'payment' | 'metrics', string[]>>;
   simArgs?: string[];
   standinArgs?: string[];
   /** Terminal address override (e.g. a pty link); default: the simulator on TCP. */
@@ -111,6 +111,9 @@ ${extra('terminal')}
 
 [payment]
 ${extra('payment')}
+
+[metrics]
+${p.opts.config?.metrics ? extra('metrics') : '# none unless a test asks: the default path is the machine\'s own node_exporter directory\ntextfile = ""'}
 `;
 }
 
