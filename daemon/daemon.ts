@@ -123,7 +123,8 @@ export class Daemon {
     });
     await this.server.listen();
     this.schedulePing(0);
-    this.log.info({ socket: this.opts.config.socket.path, terminal: this.terminal.address, version: this.opts.version }, 'otcd ready');
+    // node and arch: which runtime a kiosk (or a CI line) really runs otcd on.
+    this.log.info({ socket: this.opts.config.socket.path, terminal: this.terminal.address, version: this.opts.version, node: process.version, arch: process.arch }, 'otcd ready');
     this.lastStatus = this.statusLine();
     this.readySent = true;
     await this.notifier.ready(this.lastStatus);
