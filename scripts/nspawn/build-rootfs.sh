@@ -102,7 +102,7 @@ SCRATCH=$(mktemp -d "$CACHE_DIR/build.XXXXXX")
 cleanup() { rm -rf --one-file-system "$SCRATCH"; }
 trap cleanup EXIT
 
-log "debootstrap $SUITE $ARCH from $MIRROR into $SCRATCH (a minute; about 5 under qemu-user)"
+log "debootstrap $SUITE $ARCH from $MIRROR into $SCRATCH (minutes; many more under qemu-user)"
 debootstrap --arch="$ARCH" --variant=minbase --include="$PACKAGES" "$SUITE" "$SCRATCH/rootfs" "$MIRROR" >"$SCRATCH/debootstrap.log" 2>&1 \
   || { tail -n 30 "$SCRATCH/debootstrap.log" >&2; exit 1; }
 
