@@ -15,10 +15,13 @@
 # Needs qemu-user-static, binfmt-support, debootstrap, socat (the script
 # mounts binfmt_misc and enables the qemu formats if they are not). Each
 # architecture's root (debootstrap of trixie plus `apt-get install nodejs
-# systemd` inside it, under emulation: ~25-30 min each on a busy 2-core
-# machine) is cached under $OTCD_CI_CACHE/roots (default /var/cache/otcd-ci)
-# by scripts/nspawn/build-rootfs.sh and never written to: each run mounts a
-# throw-away overlay on it. The .deb is built afresh by scripts/build-deb.sh.
+# systemd` inside it, under emulation) is built once and cached under
+# $OTCD_CI_CACHE/roots (default /var/cache/otcd-ci) by
+# scripts/nspawn/build-rootfs.sh, the roots of all architectures at once; it
+# is never written to: each run mounts a throw-away overlay on it. Building
+# both took about an hour on a 2-core machine shared with other work (load
+# average ~25); a later run reuses them and takes minutes. The .deb is built
+# afresh by scripts/build-deb.sh.
 set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -60,14 +63,25 @@ done
 node dist/scripts/provider-standin.js --port 0 --cert-dir "$WORK/provider" >"$WORK/provider.log" 2>&1 &
 PIDS+=($!)
 
-run_arch() {
-  local arch=$1 t0 root R deb out pid ready_ms pay_ms
-  echo "== $arch"
+# The roots, all at once: a build is mostly one emulated process at a time.
+declare -A ROOT_OF ROOT_MS
+t0=$(now_ms)
+for arch in "${ARCHES[@]}"; do
+  scripts/nspawn/build-rootfs.sh --suite trixie --arch "$arch" --packages ca-certificates,procps \
+    --install nodejs,systemd "$CACHE/roots" >"$WORK/root-$arch.out" 2>"$WORK/root-$arch.log" &
+  ROOT_OF[$arch]=$!
+done
+for arch in "${ARCHES[@]}"; do
+  if wait "${ROOT_OF[$arch]}"; then ROOT_OF[$arch]=$(cat "$WORK/root-$arch.out"); ROOT_MS[$arch]=$(ms_since "$t0")
+  else ROOT_OF[$arch]=""; fail "$arch: build the trixie root"; cat "$WORK/root-$arch.log"; fi
+done
 
-  t0=$(now_ms)
-  root=$(scripts/nspawn/build-rootfs.sh --suite trixie --arch "$arch" --packages ca-certificates,procps \
-           --install nodejs,systemd "$CACHE/roots") || { fail "$arch: build the trixie root"; return; }
-  pass "$arch: trixie root with Debian's nodejs ($root, ready in $(secs "$(ms_since "$t0")"))"
+run_arch() {
+  local arch=$1 t0 root=${ROOT_OF[$1]} R deb out pid ready_ms pay_ms
+  echo "== $arch"
+  [ -n "$root" ] || return
+  pass "$arch: trixie root with Debian's nodejs ($root; $(grep -q reusing "$WORK/root-$arch.log" && echo cached || echo built), ready after $(secs "${ROOT_MS[$arch]}"))"
+  measure "$arch.root_ms" "${ROOT_MS[$arch]}"
 
   t0=$(now_ms)
   deb=$(scripts/build-deb.sh --arch "$arch" --out "$WORK/debs" 2>"$WORK/build-$arch.log") \
@@ -116,7 +130,7 @@ run_arch() {
   until [ -L "$R/run/otcd-pty/ttyA" ] && [ -L "$WORK/$arch/ttyB" ]; do [ $SECONDS -lt $deadline ] || break; sleep 0.1; done
   node dist/scripts/terminal-sim.js --port "$WORK/$arch/ttyB" --prog-sent-delay 100 --result-delay 100 >"$WORK/sim-$arch.log" 2>&1 &
   PIDS+=($!)
-  check "$arch: otcd check-config accepts it (under emulation)" in_root /usr/bin/otcd check-config /etc/otcd/otcd.toml
+  check "$arch: otcd check-config accepts it (under emulation)" bash -c "chroot '$R' /usr/bin/otcd check-config /etc/otcd/otcd.toml >/dev/null"
 
   # Start otcd as its unit would: the unit's ExecStart and Environment, as user otcd.
   local exec_start env_lines
