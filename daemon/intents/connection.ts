@@ -27,8 +27,9 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../drivers/clock.js';
 import { isOtcdError } from '../../drivers/errors.js';
 import type { IntentEvent, IntentListener, IntentView, PaymentService, Subscription } from '../payments/model.js';
-import { IntentError, isFinalState } from '../payments/model.js';
+import { IntentError, followEnds } from '../payments/model.js';
 import { LineReader } from './line-reader.js';
+import { pingFailure } from './terminal-ping.js';
 import type { IntentRequest, PingResult, ReplyBody } from './protocol.js';
 import { encodeError, encodeEvent, encodeReply, parseRequest, ProtocolError } from './protocol.js';
 
@@ -45,6 +46,8 @@ export interface ConnectionContext {
   clock: Clock;
   isShuttingDown(): boolean;
   pingTerminal?: () => Promise<PingResult>;
+  /** The terminal's address, for the messages of a failed ping. */
+  terminalAddress?: string;
   maxLineBytes?: number;
   maxPendingOutputBytes?: number;
 }
@@ -262,6 +265,8 @@ export class IntentConnection {
       ping = await this.ctx.pingTerminal();
     } catch (err) {
       if (err instanceof IntentError) throw err;
+      const known = pingFailure(err, this.ctx.terminalAddress ?? 'its address');
+      if (known) throw known;
       if (isOtcdError(err)) {
         // Driver errors carry stable codes and messages written for people, never card data.
         throw new IntentError('INTERNAL', `terminal ping failed: ${err.code}: ${err.message}`);
@@ -292,7 +297,7 @@ export class IntentConnection {
           return;
         }
         this.write(encodeEvent(event));
-        if (isFinalState(event.state)) this.closeStream(intentId, stream);
+        if (followEnds(event)) this.closeStream(intentId, stream);
       } catch (err) {
         this.ctx.logger.error({ err, intentId }, 'writing an event failed');
       }
@@ -311,7 +316,7 @@ export class IntentConnection {
 
   /** After the reply that opened a stream: held events, or the end if the reply was final. */
   private release(intentId: string, stream: Stream, view: IntentView): void {
-    if (isFinalState(view.state)) {
+    if (followEnds(view)) {
       this.closeStream(intentId, stream);
       return;
     }
@@ -325,7 +330,7 @@ export class IntentConnection {
     if (stream.ended) return;
     for (const event of held) {
       this.write(encodeEvent(event));
-      if (isFinalState(event.state)) {
+      if (followEnds(event)) {
         this.closeStream(intentId, stream);
         return;
       }

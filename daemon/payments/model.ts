@@ -16,6 +16,15 @@ export function isFinalState(state: PaymentState): boolean {
   return FINAL.has(state);
 }
 
+/**
+ * Whether a view or event ends a client's follow of the payment: a final
+ * state, unless it is an `unknown` one the daemon is still resolving (then
+ * its resolution follows as one more event).
+ */
+export function followEnds(message: { state: PaymentState; resolving?: boolean }): boolean {
+  return isFinalState(message.state) && message.resolving !== true;
+}
+
 /** What a `pay` asks for; its fields are the payment's identity for idempotency. */
 export interface PayParams {
   intentId: string;
@@ -32,6 +41,11 @@ export interface OutcomeDetails {
   message?: string;
   resCd?: string;
   resMsg?: string;
+  /** An `unknown` payment the daemon still asks the terminal about (LAST): its resolution may follow. */
+  resolving?: boolean;
+  /** The outcome of an `unknown` payment, learned later from the terminal; when (ISO). */
+  resolved?: boolean;
+  resolvedAt?: string;
 }
 
 /** The `intent` object of a reply. */
@@ -69,7 +83,9 @@ export interface Subscription {
 /** Codes of the intent protocol's `error` message. */
 export type IntentErrorCode =
   | 'BAD_REQUEST' | 'LINE_TOO_LONG' | 'UNKNOWN_OP' | 'BUSY' | 'CONFLICT'
-  | 'NOT_FOUND' | 'SHUTTING_DOWN' | 'INTERNAL';
+  | 'NOT_FOUND' | 'SHUTTING_DOWN' | 'INTERNAL'
+  // terminal.ping (daemon/intents/terminal-ping.ts)
+  | 'TERMINAL_UNAVAILABLE' | 'TERMINAL_NOT_ANSWERING' | 'TERMINAL_REJECTED';
 
 export class IntentError extends OtcdError {
   declare readonly code: IntentErrorCode;
@@ -82,7 +98,10 @@ export interface HealthView {
   version: string;
   uptimeS: number;
   terminal: {
-    link: 'up' | 'down';
+    /** `not_answering`: the port is open but the terminal answers nothing. */
+    link: 'up' | 'down' | 'not_answering';
+    /** What to check, for a link that is not up. */
+    hint?: string;
     address: string;
     terminalId?: string;
     lastPong?: string;
@@ -94,6 +113,8 @@ export interface HealthView {
     lastError?: { code: string; message: string; at: string };
   };
   keys: { ready: number };
+  /** Payments whose outcome is `unknown`: reconcile them before charging their customers again. */
+  unresolved: { count: number; oldest?: { intentId: string; at: string } };
   payment?: { intentId: string; state: PaymentState; attempt: number; deadline?: string };
 }
 
