@@ -150,7 +150,8 @@ export class Daemon {
     });
     this.terminalHealth.on('change', () => this.status.update(this.statusFacts()));
     await this.server.listen();
-    this.log.info({ socket: this.opts.config.socket.path, terminal: this.terminal.address, version: this.opts.version }, 'otcd ready');
+    // node and arch: which runtime a kiosk (or a CI line) really runs otcd on.
+    this.log.info({ socket: this.opts.config.socket.path, terminal: this.terminal.address, version: this.opts.version, node: process.version, arch: process.arch }, 'otcd ready');
     await this.notifier.ready(this.status.atReady(this.statusFacts()));
     this.notifier.startWatchdog(() => this.loop.isHealthy() && !this.engine.isStuck(STUCK_GRACE_MS));
     // The terminal link comes up after READY (a recovered payment waits for it): on a

@@ -27,10 +27,12 @@
  * arenas were these, not key generation's), and the executable code space
  * (1.6 MiB). Idle 71-73 -> 60 MiB; after 300 payments 83-86 -> 69-73 MiB.
  * It also leaves the process without writable+executable pages.
- * --no-expose-wasm: --jitless turns WebAssembly off anyway and otherwise says
- * so ("disabling flag --expose_wasm") on every start; nothing of ours or of
- * our dependencies uses WebAssembly (Node's ESM loader falls back to its
- * JavaScript CommonJS lexer).
+ * WebAssembly is off with --jitless (nothing of ours or of our dependencies
+ * uses it; Node's ESM loader falls back to its JavaScript CommonJS lexer).
+ * Node 20 and 22 say so once at start, on stdout: "Warning: disabling flag
+ * --expose_wasm due to conflicting flags". --no-expose-wasm would silence
+ * that, but V8 in Node 24 and 26 has no such flag and node refuses to start
+ * ("bad option: --no-expose-wasm"); one ExecStart serves every supported line.
  * --optimize-for-size: V8 grows the old generation by a smaller factor and
  * compacts more eagerly. With --jitless: after 300 payments 64.6-70.0 MiB
  * (five runs) against 83-86 MiB with neither flag; alone it gave 78.5 and
@@ -45,7 +47,7 @@
  */
 export const DAEMON_SCRIPT = 'dist/daemon/otcd.js';
 
-export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--jitless', '--no-expose-wasm', '--optimize-for-size'];
+export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--jitless', '--optimize-for-size'];
 
 /**
  * NODE_ENV=production: nothing of ours reads it; it is set for dependencies

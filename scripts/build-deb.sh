@@ -18,7 +18,8 @@
 # and conffiles list are in scripts/deb/. Packages are built with files
 # owned by root (dpkg-deb --root-owner-group: no fakeroot), timestamps
 # clamped to the last commit (SOURCE_DATE_EPOCH), and checked with
-# `dpkg-deb --info/--contents`. Prints the path of each package.
+# `dpkg-deb --info/--contents`. Prints the path of each package, and on
+# stderr each package's size and installed size.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -113,8 +114,14 @@ build_one() {
   grep -q "prebuilds/$want/.*glibc\.node$" <<<"$contents" || die "$deb has no $want binding"
   [ "$(grep -c '\.node$' <<<"$contents")" -eq "$(grep -c "prebuilds/$want/.*\.node$" <<<"$contents")" ] \
     || die "$deb carries another architecture's binding"
-  say "built $deb ($(stat -c %s "$deb") bytes, installed $kib KiB)"
+  local bytes
+  bytes=$(stat -c %s "$deb")
+  SIZES+=("$(printf '%-28s %9s bytes (%d KiB), installed %d KiB' "$(basename "$deb")" "$bytes" $(((bytes + 1023) / 1024)) "$kib")")
   echo "$deb"
 }
 
+# The sizes the README quotes come from here.
+SIZES=()
 for arch in "${ARCHES[@]}"; do build_one "$arch"; done
+say "package sizes:"
+for line in "${SIZES[@]}"; do say "  $line"; done

@@ -9,12 +9,16 @@ import { systemClock, type Clock, type Timer } from '../../drivers/clock.js';
 import { OtcdError } from '../../drivers/errors.js';
 import { ProviderError, type TimeoutPhase } from './errors.js';
 import type { HttpsStack } from './https-stack.js';
+import { disarmHttpGettersWithoutWasm } from './http-getters.js';
 import { PROVIDER_CHARSET, REQUEST_MAX_BYTES, eucKrByteLength, parseOtcAnswer, type OtcAnswer } from './otc-answer.js';
 
 /** got, https, tls and hpagent: loaded on first use, so READY does not wait for them (https-stack.ts). */
 let stackLoading: Promise<HttpsStack> | undefined;
 function loadHttpsStack(): Promise<HttpsStack> {
-  stackLoading ??= import('./https-stack.js').then((m) => m.httpsStack);
+  if (stackLoading === undefined) {
+    disarmHttpGettersWithoutWasm();
+    stackLoading = import('./https-stack.js').then((m) => m.httpsStack);
+  }
   return stackLoading;
 }
 

@@ -23,6 +23,14 @@
  *                 copy_file_range and splice move bytes strace cannot show,
  *                 io_uring_setup would mean file writes bypass syscalls: they
  *                 are traced so the scan can refuse a capture that is blind.
+ *   -e inject=io_uring_setup:error=ENOSYS
+ *                 no io_uring ring for the traced daemon: libuv 1.49+ (Node 22
+ *                 and later) sets one up for every event loop, whatever
+ *                 UV_USE_IO_URING says (measured: three io_uring_setup calls
+ *                 per process on Node 22, 24 and 26), and no tracer sees what
+ *                 a ring carries. Refused, libuv falls back to epoll_ctl and
+ *                 its thread pool's write(2)s; the failed call stays in the
+ *                 log, and the scan counts only rings that were set up.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -46,7 +54,7 @@ export const TRACED_SYSCALLS: readonly string[] = [
 
 export function straceArgs(logPath: string): string[] {
   return ['-D', '-f', '--seccomp-bpf', '-qq', '-yy', '-xx', '-s', '1000000', '-e', 'signal=none',
-    '-e', `trace=${TRACED_SYSCALLS.join(',')}`, '-o', logPath];
+    '-e', `trace=${TRACED_SYSCALLS.join(',')}`, '-e', 'inject=io_uring_setup:error=ENOSYS', '-o', logPath];
 }
 
 /** What the scan needs to know about a captured daemon besides its writes. */

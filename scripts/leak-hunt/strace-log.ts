@@ -189,7 +189,8 @@ export class StraceLogParser {
     const strings = dataStrings(syscall, rest);
     const write: TracedWrite = { line, pid, syscall, fd, target, chunks: strings.map((s) => s.bytes), truncated: strings.some((s) => s.truncated), result };
     if (OPAQUE_SYSCALLS.has(syscall)) {
-      this.opaque.push(write);
+      // A call that failed moved nothing (the capture refuses io_uring_setup on purpose).
+      if (result === undefined || result >= 0) this.opaque.push(write);
       return undefined;
     }
     if (!FLAT_WRITES.has(syscall) && !VECTOR_WRITES.has(syscall)) {

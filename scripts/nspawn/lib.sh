@@ -10,7 +10,8 @@
 # Sets NSPAWN_PID (systemd-nspawn) and CT_PID (the container's systemd, PID 1
 # inside). The container root is --volatile=overlay: whatever a run writes
 # lands in a tmpfs and the cached root stays as built. It has no network but
-# loopback (--private-network). Host Node is bind-mounted at /usr/bin/node.
+# loopback (--private-network). Host Node is bind-mounted at /usr/bin/node,
+# unless NSPAWN_HOST_NODE=no (a root with its own nodejs: the .deb test).
 #
 # cgroups: the host has no systemd to give nspawn a scope, so each run gets
 # its own directory in the named systemd hierarchy and in the unified one,
@@ -41,8 +42,10 @@ nspawn_boot() {
     for h in systemd unified; do
       [ -d "/sys/fs/cgroup/$h/$NSPAWN_CG" ] && echo "$BASHPID" > "/sys/fs/cgroup/$h/$NSPAWN_CG/cgroup.procs"
     done
+    node_bind=(--bind-ro=/usr/bin/node:/usr/bin/node)
+    [ "${NSPAWN_HOST_NODE:-yes}" = no ] && node_bind=()
     exec systemd-nspawn -D "$root" -b --volatile=overlay --register=no --keep-unit --private-network \
-      --console=pipe -M "$name" --bind-ro=/usr/bin/node:/usr/bin/node "$@"
+      --console=pipe -M "$name" "${node_bind[@]}" "$@"
   ) </dev/null >"$NSPAWN_LOG" 2>&1 &
   NSPAWN_PID=$!
   local deadline=$((SECONDS + 30))

@@ -50,6 +50,11 @@ describe('payments with a well-behaved terminal', () => {
     await stack?.stop();
   });
 
+  test('the daemon runs on the node that runs the suite (CI runs it on every supported line)', () => {
+    const ready = stack.daemon.log.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'otcd ready');
+    expect(ready).toMatchObject({ node: process.version, arch: process.arch });
+  });
+
   test('approval: accepted -> inquiring -> delivering -> processing -> approved, one AUTH', async () => {
     const id = intentId('approve');
     const { reply, final, events } = await pay(client, id, 12000);

@@ -161,6 +161,9 @@ describe('the strace line forms', () => {
     expect(parser.parseLine(`5  sendfile(7<${xx('/tmp/a')}>, 8<${xx('/tmp/b')}>, NULL, 100) = 100`, 1)).toBeUndefined();
     expect(parser.parseLine('5  io_uring_setup(64, {flags=0}) = 4', 2)).toBeUndefined();
     expect(parser.opaque.map((o) => o.syscall)).toEqual(['sendfile', 'io_uring_setup']);
+    // Refused by the capture (strace -e inject): no ring, nothing opaque.
+    expect(parser.parseLine('5  io_uring_setup(256, {flags=0x10000 /* IORING_SETUP_??? */, sq_thread_cpu=0, sq_thread_idle=0}) = -1 ENOSYS (Function not implemented) (INJECTED)', 3)).toBeUndefined();
+    expect(parser.opaque.map((o) => o.syscall)).toEqual(['sendfile', 'io_uring_setup']);
   });
 });
 

@@ -1,8 +1,8 @@
 #!/bin/bash
 # otcd's Debian package under a real systemd: builds the amd64 .deb twice
-# (revision 1, then 2 for the upgrade), boots Debian bookworm under
-# systemd-nspawn (scripts/nspawn/lib.sh), and installs, upgrades and purges it
-# with dpkg as a kiosk image would. Between them the installed service is
+# (revision 1, then 2 for the upgrade), boots Debian trixie under
+# systemd-nspawn (scripts/nspawn/lib.sh), and installs it with apt-get, then
+# upgrades and purges it with dpkg, as a kiosk image would. Between them the installed service is
 # started and approves payments against the provider stand-in and the
 # terminal simulator (run from the repository, as in nspawn-test.sh: they are
 # not in the package). Prints PASS/FAIL lines and ends with
@@ -10,11 +10,11 @@
 #
 #   npm run build && test/systemd/deb-test.sh        (root; about 2 minutes)
 #
-# The nodejs dependency: the container runs the host's Node, bind-mounted at
-# /usr/bin/node by lib.sh, and bookworm's own nodejs package is 18. So the
-# test installs a stand-in package, "nodejs" at the host Node's version with
-# no files, that tells dpkg what is really there. Dependency resolution stays
-# real: dpkg is shown refusing otcd before the stand-in is installed.
+# The nodejs dependency is Debian's own: trixie's nodejs (20.19), not the
+# host's node. The cached root (scripts/nspawn/build-rootfs.sh --download
+# nodejs) holds trixie's package lists and the nodejs packages, not installed,
+# so `apt-get install ./otcd_..._amd64.deb` in the container (no network)
+# resolves and installs nodejs as it would on a vendor's image.
 set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -42,21 +42,9 @@ fi
 DEB1=/debs/otcd_${VERSION}-1_amd64.deb
 DEB2=/debs/otcd_${VERSION}-2_amd64.deb
 
-# The nodejs stand-in (see the top of this file).
-NODE_VERSION=$(node -p 'process.versions.node')
-mkdir -p "$WORK/nodejs/DEBIAN"
-cat > "$WORK/nodejs/DEBIAN/control" <<EOF
-Package: nodejs
-Version: $NODE_VERSION~hostbind
-Architecture: amd64
-Maintainer: otcd test <otcd@users.noreply.github.com>
-Description: stands for the host's Node.js, bind-mounted at /usr/bin/node
- Test only: no files. Lets dpkg check otcd's "nodejs (>= 20)" against the
- Node that really runs in the test container.
-EOF
-dpkg-deb --root-owner-group --build "$WORK/nodejs" "$WORK/debs/nodejs-hostbind.deb" >/dev/null
-
-ROOTFS=$(scripts/nspawn/build-rootfs.sh) || { fail "build the root file system"; cleanup_work; finish; }
+ROOTFS=$(scripts/nspawn/build-rootfs.sh --suite trixie --download nodejs) || { fail "build the trixie root file system"; cleanup_work; finish; }
+# Debian's nodejs in the container, not the host's.
+export NSPAWN_HOST_NODE=no
 # ---- an image build: dpkg -i in a chroot, no systemd running ---------------
 # The vendor's case: the package goes into an image before it ever boots. A
 # throw-away overlay on the cached root, so the cache stays as built.
@@ -64,13 +52,13 @@ IMG=$WORK/image
 mkdir -p "$IMG/upper" "$IMG/work" "$IMG/root"
 if mount -t overlay overlay -o "lowerdir=$ROOTFS,upperdir=$IMG/upper,workdir=$IMG/work" "$IMG/root" \
    && mount --bind /dev "$IMG/root/dev" && mount -t proc proc "$IMG/root/proc"; then
-  mkdir -p "$IMG/root/debs" && cp "$WORK/debs/nodejs-hostbind.deb" "$WORK/debs/otcd_${VERSION}-1_amd64.deb" "$IMG/root/debs/"
-  img_out=$(chroot "$IMG/root" sh -c "dpkg -i /debs/nodejs-hostbind.deb /debs/otcd_${VERSION}-1_amd64.deb </dev/null 2>&1 &&
+  mkdir -p "$IMG/root/debs" && cp "$WORK/debs/otcd_${VERSION}-1_amd64.deb" "$IMG/root/debs/"
+  img_out=$(chroot "$IMG/root" sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y /debs/otcd_${VERSION}-1_amd64.deb </dev/null 2>&1 &&
     echo \"state \$(systemctl is-enabled otcd.service) \$(stat -c '%a %U %G' /etc/otcd/otcd.toml) \$(id -nG otcd)\"" 2>&1)
   if grep -q '^state enabled 640 root otcd otcd dialout$' <<<"$img_out"; then
-    pass "image build: dpkg -i in a chroot enables otcd, creates the user, sets the configuration's owner"
+    pass "image build: apt-get install ./otcd_${VERSION}-1_amd64.deb in a chroot installs Debian's nodejs, enables otcd, creates the user, sets the configuration's owner"
   else
-    fail "image build: dpkg -i in a chroot"; echo "$img_out" | tail -5
+    fail "image build: apt-get install ./otcd_${VERSION}-1_amd64.deb in a chroot"; echo "$img_out" | tail -5
   fi
 else
   fail "image build: overlay mount of $ROOTFS"
@@ -99,12 +87,13 @@ journal_tail() { ct journalctl -u otcd --no-pager -n 30 | sed 's/^/  journal: /'
 # apt's simulation resolves the .deb's dependencies without changing anything
 # (dpkg --no-act does not get as far as dependencies).
 apt_sim() { ct apt-get -s install "$1" </dev/null 2>&1; }
+check "nodejs is not installed before otcd" bash -c "! nsenter -t $CT_PID -a dpkg-query -W -f '\${Status}' nodejs 2>/dev/null | grep -q 'ok installed'"
 out=$(apt_sim "$DEB1")
-check "otcd is refused while nodejs (>= 20) is missing" grep -q 'otcd : Depends: nodejs (>= 20)' <<<"$out"
-if dpkg_in -i /debs/nodejs-hostbind.deb >/dev/null 2>&1; then pass "the nodejs stand-in ($NODE_VERSION~hostbind) installs"; else fail "the nodejs stand-in installs"; fi
-out=$(apt_sim "$DEB1")
-check "with it, all of otcd's dependencies are met" grep -q '^Inst otcd ' <<<"$out"
-if out=$(dpkg_in -i "$DEB1" 2>&1); then pass "dpkg -i otcd $VERSION-1"; else fail "dpkg -i otcd $VERSION-1"; echo "$out"; finish; fi
+check "apt resolves otcd's nodejs (>= 20.19) to Debian's ($(sed -n 's/^Inst nodejs (\([^ ]*\).*/\1/p' <<<"$out"))" \
+  bash -c "grep -q '^Inst nodejs (20\.' <<<\"\$0\" && grep -q '^Inst otcd ' <<<\"\$0\"" "$out"
+if out=$(ct env DEBIAN_FRONTEND=noninteractive apt-get install -y "$DEB1" </dev/null 2>&1); then pass "apt-get install ./otcd_${VERSION}-1_amd64.deb (with Debian's nodejs)"; else fail "apt-get install ./otcd_${VERSION}-1_amd64.deb"; echo "$out" | tail -20; finish; fi
+check "/usr/bin/node is Debian's nodejs: $(ct dpkg-query -W -f '${Version}' nodejs), $(ct /usr/bin/node --version)" \
+  bash -c "nsenter -t $CT_PID -a dpkg -S /usr/bin/node | grep -q '^nodejs:'"
 check "dpkg: otcd $VERSION-1 is installed" test "$(ct dpkg-query -W -f '${Status} ${Version}' otcd)" = "install ok installed $VERSION-1"
 check "user otcd exists, in group dialout, no login" bash -c "nsenter -t $CT_PID -a id -nG otcd | grep -qw dialout && nsenter -t $CT_PID -a getent passwd otcd | grep -q ':/var/lib/otcd:/usr/sbin/nologin$'"
 check "otcd.service is enabled and not started by the install" \
@@ -121,7 +110,7 @@ for entry in "otcd --help" "otcctl --help" "otcctl status --help" "otcctl pay --
   # shellcheck disable=SC2086
   check "shipped entry runs with production dependencies: $entry" bash -c "nsenter -t $CT_PID -a /usr/bin/$entry >/dev/null 2>&1"
 done
-check "the serialport binding loads (linux-x64 prebuild only)" bash -c "
+check "the serialport binding loads on Debian's node (linux-x64 prebuild only)" bash -c "
   nsenter -t $CT_PID -a sh -c 'cd /opt/otcd && node -e \"require(\\\"node-gyp-build\\\")(\\\"node_modules/@serialport/bindings-cpp\\\").open || process.exit(1)\"' &&
   test \"\$(nsenter -t $CT_PID -a ls /opt/otcd/node_modules/@serialport/bindings-cpp/prebuilds)\" = linux-x64"
 
