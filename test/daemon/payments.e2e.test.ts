@@ -19,8 +19,26 @@ function payLine(id: string, amount = 12000, authorizationId = 'AUTH-E2E-0001'):
   return { op: 'pay', intentId: id, authorizationId, amount, installment: 0 };
 }
 
-function authsFor(stack: Stack, amount?: number): number {
+function countAuths(stack: Stack, amount?: number): number {
   return (stack.sim?.events ?? []).filter((e) => e.ev === 'rx' && e.cmd === 'AUTH' && e.dup !== true && (amount === undefined || e.amount === amount)).length;
+}
+
+/**
+ * AUTH frames the simulator acted on. Its event lines come through a pipe of
+ * their own, which a loaded machine can deliver after the daemon's final
+ * event on the socket: wait until the count has held for half a second.
+ */
+async function authsFor(stack: Stack, amount?: number): Promise<number> {
+  let count = countAuths(stack, amount);
+  for (let stableSince = Date.now(), until = Date.now() + 10_000; Date.now() - stableSince < 500 && Date.now() < until;) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const now = countAuths(stack, amount);
+    if (now !== count) {
+      count = now;
+      stableSince = Date.now();
+    }
+  }
+  return count;
 }
 
 async function pay(client: IntentClient, id: string, amount?: number, authorizationId?: string): Promise<{ reply: DaemonMessage; final: DaemonMessage; events: DaemonMessage[] }> {
@@ -62,7 +80,7 @@ describe('payments with a well-behaved terminal', () => {
     expect(events.map((e) => e.state)).toEqual(['inquiring', 'delivering', 'processing', 'approved']);
     expect(final).toMatchObject({ state: 'approved', attempt: 1, maskedPan: '941012******9012' });
     expect(String(final.approvalNo)).toMatch(/^\d{8}$/);
-    expect(authsFor(stack, 12000)).toBe(1);
+    expect(await authsFor(stack, 12000)).toBe(1);
     expect(JSON.stringify(client.received)).not.toContain('9410123456789012');
   });
 
@@ -77,11 +95,11 @@ describe('payments with a well-behaved terminal', () => {
   });
 
   test('a provider error carries resCd and the Korean resMsg; nothing reaches the terminal', async () => {
-    const before = authsFor(stack);
+    const before = await authsFor(stack);
     const { final } = await pay(client, intentId('api-error'), 15000, 'SCN-api-error-1');
     expect(final).toMatchObject({ state: 'failed', code: 'API_ERROR', resCd: 'R102' });
     expect(String(final.resMsg)).toMatch(/[가-힣]/);
-    expect(authsFor(stack)).toBe(before);
+    expect(await authsFor(stack)).toBe(before);
   });
 
   test('a terminal timing out upstream (TO) ends unknown, never approved or declined', async () => {
@@ -94,7 +112,7 @@ describe('payments with a well-behaved terminal', () => {
     await pay(client, id, 13000);
     const again = await client.request(payLine(id, 13000));
     expect(again).toMatchObject({ type: 'reply', intent: { intentId: id, state: 'approved' } });
-    expect(authsFor(stack, 13000)).toBe(1);
+    expect(await authsFor(stack, 13000)).toBe(1);
     const conflict = await client.request(payLine(id, 13001));
     expect(conflict).toMatchObject({ type: 'error', code: 'CONFLICT' });
   });
@@ -166,7 +184,7 @@ describe('cancel', () => {
 
   test('cancel while inquiring: cancelled, no AUTH', async () => {
     const id = intentId('cancel-inq');
-    const before = authsFor(stack);
+    const before = await authsFor(stack);
     await client.request(payLine(id, 21000, 'SCN-slow-1'));
     await client.next((m) => m.type === 'event' && m.intentId === id && m.state === 'inquiring', 20_000);
     const reply = await client.request({ op: 'cancel', intentId: id });
@@ -174,7 +192,7 @@ describe('cancel', () => {
     const final = await client.finalEvent(id, 30_000);
     expect(final.state).toBe('cancelled');
     await new Promise((r) => setTimeout(r, 3500));
-    expect(authsFor(stack)).toBe(before);
+    expect(await authsFor(stack)).toBe(before);
   });
 
   test('cancel while the terminal holds the AUTH before SENT: CNCL, cancelled', async () => {
@@ -272,7 +290,7 @@ describe('the terminal link dropped mid-frame after taking the AUTH', () => {
     const id = intentId('drop');
     const { final } = await pay(client, id, 51000);
     expect(final.state).toBe('approved');
-    expect(authsFor(stack, 51000)).toBe(1);
+    expect(await authsFor(stack, 51000)).toBe(1);
     expect(stack.sim?.events.filter((e) => e.ev === 'link-open').length).toBeGreaterThanOrEqual(2);
   });
 });
@@ -308,14 +326,14 @@ describe('kill -9 of the daemon, then a restart', () => {
     let client = await stack.connect();
     await waitForTerminalLink(client);
     const id = intentId('kill-inq');
-    const auths = authsFor(stack);
+    const auths = await authsFor(stack);
     await client.request(payLine(id, 41000, 'SCN-slow-1'));
     await client.next((m) => m.type === 'event' && m.intentId === id && m.state === 'inquiring', 20_000);
     client.close();
     client = await restart();
     const final = await settle(client, id);
     expect(final).toMatchObject({ state: 'failed', code: 'INTERRUPTED' });
-    expect(authsFor(stack)).toBe(auths);
+    expect(await authsFor(stack)).toBe(auths);
     client.close();
   });
 
@@ -329,7 +347,7 @@ describe('kill -9 of the daemon, then a restart', () => {
     client = await restart();
     const final = await settle(client, id);
     expect(final.state).toBe('approved');
-    expect(authsFor(stack, 42000)).toBe(1);
+    expect(await authsFor(stack, 42000)).toBe(1);
     await stack.sim?.waitFor((e) => e.ev === 'rx' && e.cmd === 'LAST');
     client.close();
   });
@@ -344,7 +362,7 @@ describe('kill -9 of the daemon, then a restart', () => {
     client.close();
     client = await restart();
     const final = await settle(client, id);
-    const auths = authsFor(stack, 44000);
+    const auths = await authsFor(stack, 44000);
     expect(auths).toBeLessThanOrEqual(1);
     if (auths === 0) expect(final).toMatchObject({ state: 'failed', code: 'INTERRUPTED' });
     else expect(final.state).toBe('approved');
@@ -360,7 +378,7 @@ describe('kill -9 of the daemon, then a restart', () => {
     client = await restart();
     const got = await client.request({ op: 'get', intentId: id });
     expect(got).toMatchObject({ type: 'reply', intent: { state: 'approved' } });
-    expect(authsFor(stack, 43000)).toBe(1);
+    expect(await authsFor(stack, 43000)).toBe(1);
     client.close();
   });
 });
