@@ -19,6 +19,10 @@
  * Durability: `append(change, { durable: true })` resolves only after
  * fdatasync, and is used before an AUTH goes to the terminal and when a
  * payment becomes final. Other changes ride along with the next sync.
+ * A synced line is only as durable as the file's name: creating the state
+ * directory, creating the file and every rename are followed by an fsync of
+ * the directory that holds the new entry (`npm run crash-states` replays
+ * power cuts to check it).
  *
  * A torn last line (power lost mid-write) or any line that does not parse is
  * skipped on replay and disappears at the compaction that `open()` then runs
@@ -28,7 +32,7 @@
  * new one is).
  */
 import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { OtcdError } from '../../drivers/errors.js';
 import { IdIndex } from './id-index.js';
@@ -84,7 +88,10 @@ export class Ledger {
 
   /** Reads the ledger (creating the state directory and file if needed), compacting it first when it needs it. */
   async open(): Promise<void> {
-    await mkdir(this.opts.stateDir, { recursive: true, mode: 0o750 });
+    const created = await mkdir(this.opts.stateDir, { recursive: true, mode: 0o750 });
+    // A new directory's entry lives in its parent: until the parent is synced a
+    // power cut may take the directory, and every payment in it, away.
+    if (created !== undefined) await syncNewDirectories(this.opts.stateDir, created);
     const replay = await this.replay();
     this.skippedLines = replay.skipped;
     if (replay.skipped > 0) {
@@ -104,7 +111,14 @@ export class Ledger {
       if (replay.changedAfterDone) await this.replay(); // the compacted file has each payment whole
     } else {
       this.handle = await open(this.path, 'a', 0o640);
-      if (replay.bytes === 0) await this.handle.write(`${JSON.stringify({ v: LEDGER_VERSION })}\n`);
+      if (replay.bytes === 0) {
+        // A new (or empty) file: its header and its directory entry go to the medium
+        // before any payment is written to it, or a synced payment line could sit in
+        // a file a power cut leaves without a name. A file with lines needs neither.
+        await this.handle.write(`${JSON.stringify({ v: LEDGER_VERSION })}\n`);
+        await this.handle.datasync();
+        await syncDirectory(this.opts.stateDir);
+      }
       this.compactedBytes = this.fileBytes = (await this.handle.stat()).size;
     }
   }
@@ -333,7 +347,18 @@ export class Ledger {
   }
 }
 
-/** fsync of a directory makes a rename in it durable. */
+/**
+ * Syncs the parent of every directory `mkdir -p` made, from `created` (the
+ * first one it made) down to `dir`, so each new entry is on the medium.
+ */
+async function syncNewDirectories(dir: string, created: string): Promise<void> {
+  for (let made = dir; ; made = dirname(made)) {
+    await syncDirectory(dirname(made));
+    if (made === created || dirname(made) === made) return;
+  }
+}
+
+/** fsync of a directory makes the creation, rename or removal of an entry in it durable. */
 async function syncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
   try {
