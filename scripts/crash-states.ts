@@ -19,7 +19,8 @@ import { crashStates, type CrashState, type TornBytes } from './crash-states/cra
 import { checkRecovery } from './crash-states/recovery-check.js';
 import { STORIES, type Story } from './crash-states/stories.js';
 import { StoryRun } from './crash-states/story-run.js';
-import { describeStep } from './crash-states/trace.js';
+import { describeStep, type TraceStep } from './crash-states/trace.js';
+import { parseLine } from '../daemon/payments/ledger-record.js';
 import { printTable } from './lib/table.js';
 
 const USAGE = `Usage: node dist/scripts/crash-states.js [options]
@@ -100,19 +101,26 @@ async function main(): Promise<number> {
 async function explore(story: Story, opts: { sample: number | undefined; seed: number; torn: TornBytes; keep: string; verbose: boolean; trace: boolean }): Promise<StoryReport> {
   const started = Date.now();
   const work = await mkdtemp(join(tmpdir(), `otcd-crash-${story.name}-`));
-  const run = await StoryRun.start(work, story.stack);
+  const run = await StoryRun.start(work, story.stack, story.cuttableLink === true);
   try {
     await story.run(run);
     const trace = await run.finish();
     if (opts.trace) trace.steps.forEach((step, k) => console.log(`  ${story.name} ${k} ${describeStep(step)}`));
     const all: CrashState[] = [...crashStates(trace.steps, { torn: opts.torn })];
     const chosen = opts.sample === undefined || opts.sample >= all.length ? all : drawSample(all, opts.sample, new Random(opts.seed));
-    const sim = run.stack.sim;
-    if (!sim) throw new Error('the story has no terminal simulator');
+    const sim = run.sim;
     let violations = 0;
+    const expired = new Set(story.expires ?? []);
+    const refOwner = refOwners(trace.steps);
     for (const [i, state] of chosen.entries()) {
-      const found = await checkRecovery(state, { configText: trace.configText, stateDirPath: trace.stateDirPath, scratch: join(work, 'check'), sim, settleMs: 30_000 });
-      if (opts.verbose) console.log(`  ${story.name} ${i + 1}/${chosen.length} cut ${state.cut}: ${state.how}: ${found.length === 0 ? 'ok' : found.join('; ')}`);
+      const { violations: found, phases } = await checkRecovery(state, {
+        configText: trace.configText, stateDirPath: trace.stateDirPath, scratch: join(work, 'check'), sim, settleMs: 30_000,
+        expired, refOwner,
+      });
+      if (opts.verbose) {
+        const ms = Object.entries(phases).map(([k, v]) => `${k} ${v}`).join(', ');
+        console.log(`  ${story.name} ${i + 1}/${chosen.length} cut ${state.cut}: ${state.how}: ${found.length === 0 ? 'ok' : found.join('; ')} (ms: ${ms})`);
+      }
       if (found.length === 0) continue;
       violations += found.length;
       const dir = join(opts.keep, story.name, `state-${i + 1}`);
@@ -129,9 +137,23 @@ async function explore(story: Story, opts: { sample: number | undefined; seed: n
     }
     return { story: story.name, states: all.length, checked: chosen.length, violations, seconds: (Date.now() - started) / 1000 };
   } finally {
-    await run.stack.stop().catch(() => undefined);
+    await run.stop().catch(() => undefined);
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** ref -> intentId, from every ledger line written in the trace. */
+function refOwners(steps: readonly TraceStep[]): Map<string, string> {
+  const owners = new Map<string, string>();
+  for (const step of steps) {
+    if (step.kind !== 'write') continue;
+    for (const line of step.data.toString('utf8').split('\n')) {
+      const parsed = parseLine(line);
+      if (parsed.kind !== 'change') continue;
+      for (const ref of [...(parsed.change.refs ?? []), ...(typeof parsed.change.ref === 'string' ? [parsed.change.ref] : [])]) owners.set(ref, parsed.change.id);
+    }
+  }
+  return owners;
 }
 
 /** n states drawn without replacement, in the order they were generated. */

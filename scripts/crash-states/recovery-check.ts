@@ -35,13 +35,30 @@ export interface RecoveryEnv {
   sim: RunningSim;
   /** Bound for the daemon's recovery to finish. */
   settleMs: number;
+  /** Payments the story let expire: retention may drop them, and their AUTHs' lines with them. */
+  expired: ReadonlySet<string>;
+  /** Which payment each ref belongs to (from every ledger line the story wrote). */
+  refOwner: ReadonlyMap<string, string>;
 }
 
 const FINAL = new Set(['approved', 'declined', 'cancelled', 'expired', 'failed', 'unknown']);
 
+export interface RecoveryResult {
+  violations: string[];
+  /** Where the time went, ms: start (to the socket), settle (recovery), stop, otcctl. */
+  phases: Record<string, number>;
+}
+
 /** The violations of one crash state (none: it passed). */
-export async function checkRecovery(state: CrashState, env: RecoveryEnv): Promise<string[]> {
+export async function checkRecovery(state: CrashState, env: RecoveryEnv): Promise<RecoveryResult> {
   const violations: string[] = [];
+  const phases: Record<string, number> = {};
+  let mark = Date.now();
+  const phase = (name: string): void => {
+    const now = Date.now();
+    phases[name] = now - mark;
+    mark = now;
+  };
   await rm(env.scratch, { recursive: true, force: true });
   await mkdir(env.scratch, { recursive: true });
   for (const dir of state.dirs) await mkdir(join(env.scratch, dir), { recursive: true });
@@ -59,7 +76,8 @@ export async function checkRecovery(state: CrashState, env: RecoveryEnv): Promis
   const refsOnMedium = new Set<string>();
   for (const r of before.values()) for (const ref of [...(r.refs ?? []), ...(r.ref ? [r.ref] : [])]) refsOnMedium.add(ref);
   for (const obs of state.seen) {
-    if (obs.kind === 'auth' && !refsOnMedium.has(obs.ref)) violations.push(`the terminal got AUTH ${obs.ref} but no ledger line on the medium has that ref`);
+    const dropped = env.expired.has(env.refOwner.get(obs.kind === 'auth' ? obs.ref : '') ?? '');
+    if (obs.kind === 'auth' && !refsOnMedium.has(obs.ref) && !dropped) violations.push(`the terminal got AUTH ${obs.ref} but no ledger line on the medium has that ref`);
   }
 
   const simMark = env.sim.events.length;
@@ -69,11 +87,14 @@ export async function checkRecovery(state: CrashState, env: RecoveryEnv): Promis
   } catch (err) {
     violations.push(`otcd did not start on this state: ${lastLines((err as Error).message)}`);
     await daemon.kill();
-    return violations;
+    return { violations, phases };
   }
+  phase('start');
   const settled = await waitForRecovery(socketPath, env.settleMs);
+  phase('settle');
   if (!settled) violations.push(`otcd's recovery did not finish within ${env.settleMs} ms (a payment still running, or the terminal link down)`);
   const code = await daemon.stop();
+  phase('stop');
   if (code !== 0) violations.push(`otcd exited ${String(code)} on SIGTERM after recovery: ${lastLines(daemon.log.join('\n'))}`);
   const logged = daemon.log.filter((l) => /"level":(50|60)/.test(l) && /uncaught|unhandled|internal error|failed unexpectedly/i.test(l));
   if (logged.length > 0) violations.push(`otcd logged an internal failure during recovery: ${logged[0]!.slice(0, 300)}`);
@@ -85,6 +106,7 @@ export async function checkRecovery(state: CrashState, env: RecoveryEnv): Promis
 
   // otcctl reads the ledger afterwards.
   const otcctl = spawnSync(process.execPath, [join(repoRoot(), 'dist', 'daemon', 'otcctl.js'), 'payments', '--state-dir', stateDir, '--json', '--last', '100000'], { encoding: 'utf8' });
+  phase('otcctl');
   let rows = new Map<string, { state: string }>();
   if (otcctl.status !== 0) {
     violations.push(`otcctl payments exited ${String(otcctl.status)}: ${otcctl.stderr.trim().slice(0, 300)}`);
@@ -114,6 +136,7 @@ export async function checkRecovery(state: CrashState, env: RecoveryEnv): Promis
   for (const [id, seenState] of lastEvent) {
     const row = rows.get(id);
     const record = before.get(id);
+    if (!row && env.expired.has(id) && !record) continue; // past retention and dropped: allowed
     if (!row) {
       violations.push(`a client read ${id} ${seenState}, but after recovery the ledger has no such payment`);
       continue;
@@ -142,7 +165,7 @@ export async function checkRecovery(state: CrashState, env: RecoveryEnv): Promis
     }
   }
   for (const id of before.keys()) if (rows.size > 0 && !rows.has(id)) violations.push(`${id} was on the medium and is gone after recovery`);
-  return violations;
+  return { violations, phases };
 }
 
 async function ledgerRecords(stateDir: string): Promise<Map<string, LedgerRecord>> {

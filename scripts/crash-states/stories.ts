@@ -16,6 +16,10 @@ export interface Story {
   name: string;
   what: string;
   stack: StackOptions;
+  /** otcd reaches the terminal through a relay the story can cut (StoryRun.link). */
+  cuttableLink?: boolean;
+  /** Payments the story lets pass their retention: the ledger may drop them. */
+  expires?: string[];
   run(s: StoryRun): Promise<void>;
 }
 
@@ -60,12 +64,21 @@ export const STORIES: Story[] = [
   },
   {
     name: 'resolution',
-    what: 'the link drops mid-payment, the payment ends unknown, and LAST resolves it approved once the terminal is back',
-    stack: stack(['--drop-mid-frame']),
+    what: 'the link to the terminal is cut while it runs a payment, which ends unknown; the link comes back and LAST resolves it approved',
+    stack: stack(['--prog-sent-delay', '1500']),
+    cuttableLink: true,
     run: async (s) => {
-      const final = await s.pay('r1', 1000);
-      if (final.state === 'unknown') await s.waitForState('r1', ['approved'], 90_000);
-      else expect('pay r1', final.state, 'approved');
+      const link = s.link!;
+      const final = await s.pay('r1', 1000, {
+        onEvent: (m) => {
+          if (m.state === 'processing') link.cut();
+        },
+        timeoutMs: 60_000,
+      });
+      expect('pay r1 with the link cut', final.state, 'unknown');
+      link.restore();
+      await s.waitForState('r1', ['approved'], 90_000);
+      expect('pay r2', (await s.pay('r2', 2000)).state, 'approved');
     },
   },
   {
@@ -120,6 +133,7 @@ export const STORIES: Story[] = [
     name: 'retention',
     what: 'a payment, then a restart two days later (retention 1 day): the compaction at start drops it; one more payment',
     stack: stack([], ['retention_days = 1']),
+    expires: ['t1'],
     run: async (s) => {
       expect('pay t1', (await s.pay('t1', 1000)).state, 'approved');
       await s.restart({ fakeTime: '+2d' });

@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import type { DaemonMessage, IntentClient } from '../../daemon/client/intent-client.js';
 import { LEDGER_FILE } from '../../daemon/payments/ledger.js';
 import { startDaemon, startStack, waitForSocket, waitForTerminalLink, type Stack, type StackOptions } from '../lib/stack.js';
+import { startTerminalSim, type RunningSim } from '../../test/support/terminal-sim.js';
+import { LinkCutter } from './link-cutter.js';
 import { parseSyscalls } from './syscall-log.js';
 import { TraceBuilder } from './trace-builder.js';
 import type { TraceStep } from './trace.js';
@@ -38,12 +40,24 @@ export class StoryRun {
   private runs = 0;
   private client: IntentClient | undefined;
 
-  private constructor(readonly stack: Stack, private readonly logDir: string) {}
+  private constructor(readonly stack: Stack, private readonly logDir: string, readonly sim: RunningSim, readonly link: LinkCutter | undefined) {}
 
-  static async start(logDir: string, opts: StackOptions): Promise<StoryRun> {
+  /** With `cuttableLink`, otcd reaches the simulator through a LinkCutter (run.link). */
+  static async start(logDir: string, opts: StackOptions, cuttableLink = false): Promise<StoryRun> {
     const first = join(logDir, 'run-1.strace');
-    const stack = await startStack({ ...opts, daemonSpawn: { commandPrefix: straceCommand(first) } });
-    const run = new StoryRun(stack, logDir);
+    let sim: RunningSim | undefined;
+    let link: LinkCutter | undefined;
+    if (cuttableLink) {
+      sim = await startTerminalSim({ listen: 'tcp://127.0.0.1:0', args: opts.simArgs ?? [] });
+      link = await LinkCutter.start(sim.tcpPort ?? -1);
+    }
+    const stack = await startStack({
+      ...opts, daemonSpawn: { commandPrefix: straceCommand(first) },
+      ...(link ? { terminalAddress: `tcp://127.0.0.1:${link.port}` } : {}),
+    });
+    sim ??= stack.sim;
+    if (!sim) throw new Error('the story has no terminal simulator');
+    const run = new StoryRun(stack, logDir, sim, link);
     run.runs = 1;
     run.parts.push({ kind: 'daemon', log: first });
     return run;
@@ -109,10 +123,18 @@ export class StoryRun {
     await logsSettled(this.parts.filter((p): p is RunPart & { kind: 'daemon' } => p.kind === 'daemon').map((p) => p.log));
   }
 
+  /** Stops the whole installation, the simulator and the link relay included. */
+  async stop(): Promise<void> {
+    await this.stack.stop();
+    await this.link?.stop();
+    if (this.link) await this.sim.stop();
+  }
+
   /** Stops the daemon and reads every run's trace (the simulator and provider keep running for the checks). */
   async finish(): Promise<StoryResult> {
     await this.stopDaemon();
-    const builder = new TraceBuilder({ stateDir: this.stack.stateDir, socketPath: this.stack.socketPath, terminalPort: this.stack.sim?.tcpPort ?? -1 });
+    const terminalPort = this.link?.port ?? this.sim.tcpPort ?? -1;
+    const builder = new TraceBuilder({ stateDir: this.stack.stateDir, socketPath: this.stack.socketPath, terminalPort });
     for (const part of this.parts) {
       if (part.kind === 'daemon') builder.addRun(parseSyscalls(await readFile(part.log, 'latin1')));
       else builder.appendExternal(`${builder.stateDirPath}/${part.path}`, part.data);
