@@ -90,6 +90,7 @@ async function main(): Promise<number> {
   for (const story of STORIES.filter((s) => names.includes(s.name))) {
     const report = await explore(story, { sample, seed, torn, keep, verbose: values.verbose, trace: values.trace });
     reports.push(report);
+    console.log(`${story.name}: ${report.states} crash states, ${report.checked} checked, ${report.violations} violations (${report.seconds.toFixed(0)} s)`);
     total += report.violations;
   }
   printTable(['story', 'crash states', 'checked', 'violations', 'seconds'],

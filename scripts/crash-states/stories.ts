@@ -31,7 +31,7 @@ function stack(simArgs: string[] = [], payment: string[] = []): StackOptions {
   return { simArgs: [...FAST_SIM, ...simArgs], config: { payment: [...PAYMENT, ...payment], terminal: TERMINAL } };
 }
 
-function expect(what: string, got: unknown, want: string): void {
+function mustEnd(what: string, got: unknown, want: string): void {
   if (got !== want) throw new Error(`story step: ${what} ended ${String(got)}, not ${want}`);
 }
 
@@ -41,8 +41,8 @@ export const STORIES: Story[] = [
     what: 'two payments approved',
     stack: stack(),
     run: async (s) => {
-      expect('pay a1', (await s.pay('a1', 1000)).state, 'approved');
-      expect('pay a2', (await s.pay('a2', 2000)).state, 'approved');
+      mustEnd('pay a1', (await s.pay('a1', 1000)).state, 'approved');
+      mustEnd('pay a2', (await s.pay('a2', 2000)).state, 'approved');
     },
   },
   {
@@ -50,8 +50,8 @@ export const STORIES: Story[] = [
     what: 'a payment declined (51), then one approved',
     stack: stack(),
     run: async (s) => {
-      expect('pay d1', (await s.pay('d1', 12051)).state, 'declined');
-      expect('pay d2', (await s.pay('d2', 1000)).state, 'approved');
+      mustEnd('pay d1', (await s.pay('d1', 12051)).state, 'declined');
+      mustEnd('pay d2', (await s.pay('d2', 1000)).state, 'approved');
     },
   },
   {
@@ -59,7 +59,7 @@ export const STORIES: Story[] = [
     what: 'the terminal takes the AUTH and never answers: unknown, waiting for reconciliation',
     stack: stack(),
     run: async (s) => {
-      expect('pay u1', (await s.pay('u1', 12066)).state, 'unknown');
+      mustEnd('pay u1', (await s.pay('u1', 12066)).state, 'unknown');
     },
   },
   {
@@ -75,10 +75,10 @@ export const STORIES: Story[] = [
         },
         timeoutMs: 60_000,
       });
-      expect('pay r1 with the link cut', final.state, 'unknown');
+      mustEnd('pay r1 with the link cut', final.state, 'unknown');
       link.restore();
       await s.waitForState('r1', ['approved'], 90_000);
-      expect('pay r2', (await s.pay('r2', 2000)).state, 'approved');
+      mustEnd('pay r2', (await s.pay('r2', 2000)).state, 'approved');
     },
   },
   {
@@ -86,7 +86,7 @@ export const STORIES: Story[] = [
     what: 'the first AUTH is slow, its window is lost (CNCL before SENT), a fresh inquiry goes through',
     stack: stack(['--slow-first', '1', '--slow-ms', '8000']),
     run: async (s) => {
-      expect('pay q1', (await s.pay('q1', 1000)).state, 'approved');
+      mustEnd('pay q1', (await s.pay('q1', 1000)).state, 'approved');
     },
   },
   {
@@ -99,7 +99,7 @@ export const STORIES: Story[] = [
           if (m.state === 'processing') void client.request({ op: 'cancel', intentId: 'c1' });
         },
       });
-      expect('pay c1', final.state, 'cancelled');
+      mustEnd('pay c1', final.state, 'cancelled');
     },
   },
   {
@@ -113,7 +113,7 @@ export const STORIES: Story[] = [
       await client.next((m) => m.type === 'event' && m.intentId === 'k1' && m.state === 'processing', 15_000);
       await s.restart({ kill: true });
       await s.waitForState('k1', ['approved'], 30_000);
-      expect('pay k2', (await s.pay('k2', 1000)).state, 'approved');
+      mustEnd('pay k2', (await s.pay('k2', 1000)).state, 'approved');
     },
   },
   {
@@ -121,12 +121,12 @@ export const STORIES: Story[] = [
     what: 'two payments, a torn tail left by a power cut, a restart that compacts the ledger, one more payment',
     stack: stack(),
     run: async (s) => {
-      expect('pay p1', (await s.pay('p1', 1000)).state, 'approved');
-      expect('pay p2', (await s.pay('p2', 12051)).state, 'declined');
+      mustEnd('pay p1', (await s.pay('p1', 1000)).state, 'approved');
+      mustEnd('pay p2', (await s.pay('p2', 12051)).state, 'declined');
       await s.stopDaemon();
       await s.appendToLedger(Buffer.from('{"id":"p3","st":"accepted","at":17'));
       await s.restart();
-      expect('pay p4', (await s.pay('p4', 2000)).state, 'approved');
+      mustEnd('pay p4', (await s.pay('p4', 2000)).state, 'approved');
     },
   },
   {
@@ -135,9 +135,9 @@ export const STORIES: Story[] = [
     stack: stack([], ['retention_days = 1']),
     expires: ['t1'],
     run: async (s) => {
-      expect('pay t1', (await s.pay('t1', 1000)).state, 'approved');
+      mustEnd('pay t1', (await s.pay('t1', 1000)).state, 'approved');
       await s.restart({ fakeTime: '+2d' });
-      expect('pay t2', (await s.pay('t2', 2000)).state, 'approved');
+      mustEnd('pay t2', (await s.pay('t2', 2000)).state, 'approved');
     },
   },
 ];

@@ -75,7 +75,10 @@ export class TraceBuilder {
           break;
         }
         case 'close':
-          if (head) fds.delete(head.fd);
+          if (head) {
+            fds.delete(head.fd);
+            socketBuffers.delete(head.fd); // the number may come back as another connection
+          }
           break;
         case 'write': case 'writev': case 'pwrite64': case 'pwritev': case 'sendto': case 'sendmsg': {
           if (!head) break;
