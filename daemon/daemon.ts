@@ -130,7 +130,7 @@ export class Daemon {
     const stateDir = this.opts.config.daemon.stateDir;
     const waitMs = this.opts.stateLockWaitMs ?? STATE_LOCK_WAIT_MS;
     this.stateLock = await lockStateDir(stateDir, {
-      waitMs, clock: this.clock,
+      waitMs, clock: this.clock, logger: this.log,
       onWait: (holder) => this.log.warn({ stateDir, holderPid: holder },
         `the state directory ${stateDir} is held by another otcd${holder ? ` (PID ${holder})` : ''}; waiting up to ${waitMs / 1000} s for it to stop`),
     });

@@ -7,6 +7,7 @@
  */
 import { chmod, mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { syncNewDirectories } from './fsync.js';
 
 export const STATE_DIR_MODE = 0o750;
 export const LEDGER_FILE_MODE = 0o640;
@@ -14,7 +15,7 @@ export const LEDGER_FILE_MODE = 0o640;
 const OLD_PRIVATE_DIR_MODE = 0o700;
 
 /**
- * Creates the state directory 0750 if missing. One that is 0700 (left by an
+ * Creates the state directory 0750 if missing, durably (see fsync.ts). One that is 0700 (left by an
  * older unit, as systemd keeps the mode of a directory that exists, or
  * created under the umask by the state lock just before) is opened to 0750;
  * any other mode is the administrator's choice and stays.
@@ -23,6 +24,7 @@ export async function prepareStateDir(dir: string, logger: Logger): Promise<void
   const created = await mkdir(dir, { recursive: true, mode: STATE_DIR_MODE });
   if (created !== undefined) {
     await chmod(dir, STATE_DIR_MODE);
+    await syncNewDirectories(dir, created);
     return;
   }
   const mode = (await stat(dir)).mode & 0o7777;

@@ -124,7 +124,12 @@ export function mergeChange(previous: LedgerRecord | undefined, change: LedgerCh
  */
 export function replayLedger(text: string, into = new Map<string, LedgerRecord>()): { records: Map<string, LedgerRecord>; skippedLines: number } {
   let skippedLines = 0;
-  for (const line of text.split('\n')) {
+  const lines = text.split('\n');
+  // A last line without its newline is a write cut short (or still going on),
+  // even if what reached the file parses: the daemon's replay skips it too.
+  const torn = lines.pop() ?? '';
+  if (torn.length > 0) skippedLines++;
+  for (const line of lines) {
     if (line.length === 0) continue;
     const parsed = parseLine(line);
     if (parsed.kind === 'invalid') skippedLines++;

@@ -19,6 +19,10 @@
  * Durability: `append(change, { durable: true })` resolves only after
  * fdatasync, and is used before an AUTH goes to the terminal and when a
  * payment becomes final. Other changes ride along with the next sync.
+ * A synced line is only as durable as the file's name: creating the state
+ * directory, creating the file and every rename are followed by an fsync of
+ * the directory that holds the new entry (`npm run crash-states` replays
+ * power cuts to check it).
  *
  * A torn last line (power lost mid-write) or any line that does not parse is
  * skipped on replay and disappears at the compaction that `open()` then runs
@@ -27,12 +31,13 @@
  * fsync, rename, fsync of the directory: the old file stays whole until the
  * new one is).
  */
-import { open, rename, stat, type FileHandle } from 'node:fs/promises';
+import { rename, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { OtcdError } from '../../drivers/errors.js';
 import { IdIndex } from './id-index.js';
 import { compactLedgerFile } from './ledger-compaction.js';
+import { syncDirectory } from './fsync.js';
 import { openLedgerFile, prepareStateDir } from './ledger-modes.js';
 import { changesOf, readLines } from './ledger-lines.js';
 import {
@@ -109,7 +114,14 @@ export class Ledger {
       if (replay.changedAfterDone) await this.replay(); // the compacted file has each payment whole
     } else {
       this.handle = await openLedgerFile(this.path, 'a');
-      if (replay.bytes === 0) await this.handle.write(headerLine(this.termSeq));
+      if (replay.bytes === 0) {
+        // A new (or empty) file: its header and its directory entry go to the medium
+        // before any payment is written to it, or a synced payment line could sit in
+        // a file a power cut leaves without a name. A file with lines needs neither.
+        await this.handle.write(headerLine(this.termSeq));
+        await this.handle.datasync();
+        await syncDirectory(this.opts.stateDir);
+      }
       this.compactedBytes = this.fileBytes = (await this.handle.stat()).size;
     }
   }
@@ -365,15 +377,5 @@ export class Ledger {
   private requireOpen(): FileHandle {
     if (!this.handle) throw new LedgerError('STORAGE_ERROR', 'the payment ledger is not open');
     return this.handle;
-  }
-}
-
-/** fsync of a directory makes a rename in it durable. */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

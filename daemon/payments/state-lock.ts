@@ -20,10 +20,12 @@
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
-import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../../drivers/clock.js';
 import { OtcdError } from '../../drivers/errors.js';
+import { prepareStateDir } from './ledger-modes.js';
 
 export const LOCK_FILE = 'otcd.lock';
 /** EX_TEMPFAIL (sysexits.h): another otcd holds the state directory; a later start may succeed. */
@@ -45,6 +47,7 @@ export interface StateLock {
 export interface LockOptions {
   /** How long to wait for a holder that is still stopping. */
   waitMs: number;
+  logger: Logger;
   clock?: Clock;
   /** Told once, at the first failed attempt, who holds the lock (so a person is not left guessing while we wait). */
   onWait?: (holderPid: string | undefined) => void;
@@ -58,7 +61,7 @@ export interface LockOptions {
 export async function lockStateDir(stateDir: string, opts: LockOptions): Promise<StateLock> {
   const clock = opts.clock ?? systemClock;
   const path = join(stateDir, LOCK_FILE);
-  await mkdir(stateDir, { recursive: true, mode: 0o750 });
+  await prepareStateDir(stateDir, opts.logger);
   let handle: FileHandle;
   try {
     // O_RDWR|O_CREAT without O_TRUNC: the holder's PID stays readable until we own the lock.

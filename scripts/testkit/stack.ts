@@ -26,6 +26,8 @@ export interface StackOptions {
   logLevel?: string;
   /** The daemon's log format (OTCD_LOG_FORMAT); JSON lines by default, which tests parse. */
   logFormat?: 'pretty' | 'json';
+  /** More spawn options for the first daemon (a tracer to run it under, say). */
+  daemonSpawn?: Pick<DaemonSpawnOptions, 'commandPrefix' | 'env'>;
 }
 
 export interface Stack {
@@ -61,7 +63,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const configPath = join(dir, 'otcd.toml');
     const address = opts.terminalAddress ?? `tcp://127.0.0.1:${sim?.tcpPort}`;
     await writeFile(configPath, stackConfig({ dir, socketPath, stateDir, baseUrl: standin.baseUrl, caFile: standin.caFile, address, opts }));
-    const daemon = startDaemon(configPath, { onLog: opts.onDaemonLog, logFormat: opts.logFormat });
+    const daemon = startDaemon(configPath, { onLog: opts.onDaemonLog, logFormat: opts.logFormat, ...opts.daemonSpawn });
     await waitForSocket(socketPath, daemon);
     const stack: Stack = {
       dir, socketPath, stateDir, configPath, standin, sim, daemon,
@@ -129,6 +131,8 @@ export interface DaemonSpawnOptions {
   /** Node flags after otcd's own (DAEMON_NODE_FLAGS), e.g. --heapsnapshot-signal=SIGUSR2. */
   nodeArgs?: string[];
   cwd?: string;
+  /** A command the daemon runs under (`strace ... -o LOG`): its last argument is followed by node's command line. */
+  commandPrefix?: string[];
 }
 
 /** Lines of the daemon's output kept for error messages: the tail, so a long run holds no more. */
@@ -147,7 +151,8 @@ export function startDaemon(configPath: string, opts: DaemonSpawnOptions = {}): 
   const args = [...DAEMON_NODE_FLAGS, ...(opts.nodeArgs ?? []), join(repoRoot(), DAEMON_SCRIPT), '--config', configPath];
   const captureDir = process.env[CAPTURE_DIR_ENV];
   const traced = captureDir ? tracedCommand(captureDir, process.execPath, args, configPath) : undefined;
-  const child = spawn(traced?.command ?? process.execPath, traced?.args ?? args, {
+  const [command, ...commandArgs] = [...(opts.commandPrefix ?? []), traced?.command ?? process.execPath, ...(traced?.args ?? args)];
+  const child = spawn(command!, commandArgs, {
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, ...traced?.env }, cwd: opts.cwd,
   });
   if (traced) recordPid(traced.metaPath, child.pid);

@@ -69,6 +69,22 @@ describe('readLedger', () => {
     expect(paymentRow(mine.records[0])).toMatchObject({ state: 'unknown', code: 'NO_OUTCOME', reconciling: true });
   });
 
+  test('a last line cut just before its newline is skipped, as the daemon skips it, though it parses', async () => {
+    const l = ledger();
+    await l.open();
+    await l.append({ id: 'y', st: 'accepted', created: wall, at: wall, amount: 5000, inst: 0, authHash: 'h', attempt: 0 });
+    await l.close();
+    await appendFile(join(dir, 'ledger.jsonl'), '{"id":"y","st":"delivering","at":1800000000001,"attempt":1,"ref":"000009"}');
+    const mine = await readLedger(dir);
+    const reopened = ledger();
+    await reopened.open();
+    const replayed = await reopened.readAll();
+    await reopened.close();
+    expect(mine.skippedLines).toBe(1);
+    expect(mine.records.map((r) => [r.id, r.st])).toEqual([['y', 'accepted']]);
+    expect(mine.records).toEqual([...replayed.values()]);
+  });
+
   test('a missing ledger is a CliError with exit 78', async () => {
     const err = await readLedger(join(dir, 'nowhere')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CliError);
@@ -98,7 +114,7 @@ describe('parseLedger', () => {
     const text = [
       '{"id":"late","st":"approved","created":300,"at":310,"amount":1}',
       '{"id":"early","st":"declined","created":100,"at":110,"amount":1}',
-    ].join('\n');
+    ].join('\n') + '\n';
     expect(parseLedger(text).records.map((r) => r.id)).toEqual(['early', 'late']);
   });
 });

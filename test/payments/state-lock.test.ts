@@ -9,7 +9,11 @@ import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isOtcdError } from '../../drivers/errors.js';
-import { LOCK_FILE, lockStateDir } from '../../daemon/payments/state-lock.js';
+import { pino } from 'pino';
+import { LOCK_FILE, lockStateDir, type LockOptions } from '../../daemon/payments/state-lock.js';
+
+const logger = pino({ level: 'silent' });
+const takeLock = (dir: string, opts: Omit<LockOptions, 'logger'>): ReturnType<typeof lockStateDir> => lockStateDir(dir, { ...opts, logger });
 
 const dirs: string[] = [];
 async function stateDir(): Promise<string> {
@@ -24,7 +28,7 @@ afterEach(async () => {
 describe('lockStateDir', () => {
   test('creates the directory, takes the lock and writes our PID', async () => {
     const dir = await stateDir();
-    const lock = await lockStateDir(dir, { waitMs: 0 });
+    const lock = await takeLock(dir, { waitMs: 0 });
     expect(await readdir(dir)).toEqual([LOCK_FILE]);
     expect((await readFile(join(dir, LOCK_FILE), 'utf8')).trim()).toBe(String(process.pid));
     await lock.release();
@@ -32,10 +36,10 @@ describe('lockStateDir', () => {
 
   test('a second taker gives up after the wait, naming the holder, having been told once who holds it', async () => {
     const dir = await stateDir();
-    const first = await lockStateDir(dir, { waitMs: 0 });
+    const first = await takeLock(dir, { waitMs: 0 });
     const told: Array<string | undefined> = [];
     const startedAt = Date.now();
-    const second = await lockStateDir(dir, { waitMs: 600, onWait: (pid) => told.push(pid) }).then(() => 'taken', (err: unknown) => err);
+    const second = await takeLock(dir, { waitMs: 600, onWait: (pid) => told.push(pid) }).then(() => 'taken', (err: unknown) => err);
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(600);
     expect(isOtcdError(second, 'STATE_DIR_BUSY')).toBe(true);
     expect((second as Error).message).toContain(`PID ${process.pid}`);
@@ -47,9 +51,9 @@ describe('lockStateDir', () => {
 
   test('a waiting taker gets the lock as soon as the holder releases it', async () => {
     const dir = await stateDir();
-    const first = await lockStateDir(dir, { waitMs: 0 });
+    const first = await takeLock(dir, { waitMs: 0 });
     setTimeout(() => void first.release(), 300);
-    const second = await lockStateDir(dir, { waitMs: 20_000 });
+    const second = await takeLock(dir, { waitMs: 20_000 });
     expect((await readFile(join(dir, LOCK_FILE), 'utf8')).trim()).toBe(String(process.pid));
     await second.release();
   });
@@ -61,13 +65,13 @@ describe('lockStateDir', () => {
     const holder = spawn('sh', ['-c', `exec 9>>'${join(dir, LOCK_FILE)}'; flock --exclusive 9; exec sleep 60`], { stdio: 'ignore' });
     let busy: unknown;
     for (let i = 0; i < 50 && busy === undefined; i++) {
-      busy = await lockStateDir(dir, { waitMs: 0 }).then(async (lock) => { await lock.release(); return undefined; }, (err: unknown) => err);
+      busy = await takeLock(dir, { waitMs: 0 }).then(async (lock) => { await lock.release(); return undefined; }, (err: unknown) => err);
       if (busy === undefined) await new Promise((r) => setTimeout(r, 100));
     }
     expect(isOtcdError(busy, 'STATE_DIR_BUSY')).toBe(true);
     holder.kill('SIGKILL');
     await new Promise((r) => holder.once('exit', r));
-    const lock = await lockStateDir(dir, { waitMs: 5_000 });
+    const lock = await takeLock(dir, { waitMs: 5_000 });
     await lock.release();
   });
 });
