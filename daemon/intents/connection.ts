@@ -27,7 +27,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../drivers/clock.js';
 import { isOtcdError } from '../../drivers/errors.js';
 import type { IntentEvent, IntentListener, IntentView, PaymentService, Subscription } from '../payments/model.js';
-import { IntentError, isFinalState } from '../payments/model.js';
+import { IntentError, isFinalState, isVoidPending } from '../payments/model.js';
 import { LineReader } from './line-reader.js';
 import type { IntentRequest, PingResult, ReplyBody } from './protocol.js';
 import { encodeError, encodeEvent, encodeReply, parseRequest, ProtocolError } from './protocol.js';
@@ -183,6 +183,11 @@ export class IntentConnection {
         return this.replyAndFollow(request.req, request.intentId, (l) => service.get(request.intentId, l));
       case 'cancel':
         return this.cancel(request.req, request.intentId);
+      case 'void':
+        if (this.ctx.isShuttingDown()) {
+          throw new IntentError('SHUTTING_DOWN', 'the daemon is shutting down and takes no void; retry when it is back');
+        }
+        return this.replyAndFollow(request.req, request.intentId, (l) => service.void(request.intentId, request.reason, l));
       case 'health':
         this.reply(request.req, { health: service.health() });
         return;
@@ -292,7 +297,7 @@ export class IntentConnection {
           return;
         }
         this.write(encodeEvent(event));
-        if (isFinalState(event.state)) this.closeStream(intentId, stream);
+        if (endsStream(event)) this.closeStream(intentId, stream);
       } catch (err) {
         this.ctx.logger.error({ err, intentId }, 'writing an event failed');
       }
@@ -311,7 +316,7 @@ export class IntentConnection {
 
   /** After the reply that opened a stream: held events, or the end if the reply was final. */
   private release(intentId: string, stream: Stream, view: IntentView): void {
-    if (isFinalState(view.state)) {
+    if (endsStream(view)) {
       this.closeStream(intentId, stream);
       return;
     }
@@ -325,7 +330,7 @@ export class IntentConnection {
     if (stream.ended) return;
     for (const event of held) {
       this.write(encodeEvent(event));
-      if (isFinalState(event.state)) {
+      if (endsStream(event)) {
         this.closeStream(intentId, stream);
         return;
       }
@@ -377,6 +382,11 @@ export class IntentConnection {
     for (const [intentId, stream] of [...this.streams]) this.closeStream(intentId, stream);
     this.onClose();
   }
+}
+
+/** A final state ends a stream, unless the payment's void runs or waits for LAST. */
+function endsStream(v: IntentView | IntentEvent): boolean {
+  return isFinalState(v.state) && !isVoidPending(v.void);
 }
 
 /** Where a state sits in a payment's progress, for ordering within an attempt. */
