@@ -66,6 +66,8 @@ FAULTS
   --nak-first N        NAK the first N complete frames received (not acted on)
   --swallow-acks N     do not ACK the first N good frames received, but act on
                        each new one once (retransmissions count towards N)
+  --swallow-void-acks N  the same for the first N frames carrying a VOID (a lost
+                       ACK of the VOID: the host sends it again, it is acted on once)
   --lrc-errors N       send the first N frame transmissions with a wrong LRC
   --noise              send 1..4 random noise bytes (never STX/ACK/NAK) before
                        every frame
@@ -148,6 +150,7 @@ export function parseOptions(argv: string[]): SimOptions {
         'slow-first': { type: 'string' },
         'nak-first': { type: 'string' },
         'swallow-acks': { type: 'string' },
+        'swallow-void-acks': { type: 'string' },
         'lrc-errors': { type: 'string' },
         noise: { type: 'boolean' },
         'drop-mid-frame': { type: 'boolean' },
@@ -193,6 +196,7 @@ export function parseOptions(argv: string[]): SimOptions {
     faults: {
       nakFirst: int('nak-first', values['nak-first'], 0),
       swallowAcks: int('swallow-acks', values['swallow-acks'], 0),
+      swallowVoidAcks: int('swallow-void-acks', values['swallow-void-acks'], 0),
       lrcErrors: int('lrc-errors', values['lrc-errors'], 0),
       noise: values.noise === true,
     },
