@@ -68,6 +68,7 @@ export interface OtcdConfig {
     maxInquiries: number;
     paymentLimitS: number;
     resultTimeoutS: number;
+    terminalWaitS: number;
     retentionDays: number;
   };
 }
@@ -358,6 +359,7 @@ export const CONFIG_SCHEMA: ConfigSchema = {
     maxInquiries: count(3, 1, 10, 'OTC inquiries per payment (a new window each) before it expires.'),
     paymentLimitS: seconds(600, 'Longest life of a payment from accepted to final, all inquiries included.', 86_400),
     resultTimeoutS: seconds(120, 'Longest wait for the terminal\'s outcome after it took the card data; then the payment is recovered with LAST.', 3600),
+    terminalWaitS: seconds(10, 'How long a new payment waits for a terminal that is down or not answering; then it ends failed TERMINAL_UNAVAILABLE without inquiring the OTC.', 120),
     retentionDays: { ...count(7, 1, 3650, 'Days a final payment stays readable with get before it is deleted.'), unit: 'days' },
   },
 };

@@ -24,8 +24,10 @@ import { nearest } from './suggest.js';
 /** One value given for a key, and where it came from. */
 export interface GivenValue {
   readonly value: unknown;
-  /** The environment variable that set it; undefined when from the file. */
+  /** The environment variable that set it; undefined when from a file. */
   readonly from?: string;
+  /** The file that set it (the main file or a drop-in); undefined when from the environment. */
+  readonly file?: string;
 }
 
 /** What the file and environment say, before validation. */
@@ -113,7 +115,7 @@ export function collectDocument(doc: Record<string, unknown>, file: string): { g
       } else if (entry.spec.kind === 'table') {
         collectTable(name, value, given.headers, file, problems);
       } else {
-        given.keys.set(name, { value });
+        given.keys.set(name, { value, file });
       }
     }
   }
@@ -125,10 +127,16 @@ function collectTable(name: string, value: unknown, into: Map<string, GivenValue
     problems.push(`${file}: ${name} has the wrong type: expected a table ([${name}]), got ${describeType(value)}`);
     return;
   }
-  for (const [entryName, entryValue] of Object.entries(value)) into.set(entryName, { value: entryValue });
+  for (const [entryName, entryValue] of Object.entries(value)) into.set(entryName, { value: entryValue, file });
 }
 
-function checkScalar(entry: SchemaEntry, spec: KeySpec<unknown>, g: GivenValue, file: string): string | undefined {
+/** The file a problem with `g` is reported against: the one that holds the key. */
+function fileOf(g: GivenValue, mainFile: string): string {
+  return g.file ?? mainFile;
+}
+
+function checkScalar(entry: SchemaEntry, spec: KeySpec<unknown>, g: GivenValue, mainFile: string): string | undefined {
+  const file = fileOf(g, mainFile);
   const v = g.value;
   const shown = spec.secret ? '<hidden>' : show(v);
   const allowedHint = spec.allowed ? `; ${spec.allowed}` : '';
@@ -161,11 +169,12 @@ function checkScalar(entry: SchemaEntry, spec: KeySpec<unknown>, g: GivenValue, 
   return why === undefined ? undefined : bad(why);
 }
 
-function checkHeaders(given: Map<string, GivenValue>, file: string, problems: string[]): Record<string, string> {
+function checkHeaders(given: Map<string, GivenValue>, mainFile: string, problems: string[]): Record<string, string> {
   const spec = CONFIG_SCHEMA.provider.headers;
   const headers: Record<string, string> = {};
   const seen = new Map<string, string>();
   for (const [name, g] of given) {
+    const file = fileOf(g, mainFile);
     const key = `provider.headers.${name}`;
     const badName = spec.checkName(name);
     if (badName !== undefined) {
@@ -228,11 +237,17 @@ export function validate(given: GivenConfig, file: string): { config?: OtcdConfi
   for (const rule of CONFIG_RELATIONS) {
     if (rule.keys.some((k) => invalid.has(k))) continue;
     if (rule.holds(typed)) continue;
-    const fromEnv = rule.keys.flatMap((k) => {
-      const from = given.keys.get(k)?.from;
-      return from === undefined ? [] : [`${k} from ${from}`];
+    // Reported against the file that set the key the message is about; where the
+    // other keys came from is said in brackets when it is somewhere else.
+    const first = given.keys.get(rule.keys[0]);
+    const at = first === undefined ? file : fileOf(first, file);
+    const elsewhere = rule.keys.flatMap((k) => {
+      const g = given.keys.get(k);
+      if (g === undefined) return [];
+      const source = g.from ?? fileOf(g, file);
+      return source === at ? [] : [`${k} from ${source}`];
     });
-    problems.push(`${file}: ${rule.explain(typed)}${fromEnv.length > 0 ? ` [${fromEnv.join(', ')}]` : ''}`);
+    problems.push(`${at}: ${rule.explain(typed)}${elsewhere.length > 0 ? ` [${elsewhere.join(', ')}]` : ''}`);
   }
   return problems.length === 0 ? { config: typed, problems } : { problems };
 }

@@ -15,7 +15,13 @@
  *   Authorization header, at any depth, in bindings too, becomes
  *   "[redacted]" (pino's own `redact` covers the fixed paths as well);
  * - every string (message, field, error message and stack) has what looks
- *   like track 2 or a card number masked (see maskCardNumbers);
+ *   like track 2 or a card number masked (see maskCardNumbers), except the
+ *   value of an identifier field (intentId, ref, req, terminalId...: see
+ *   isIdentifierFieldName), which a technician matches against `otcctl
+ *   payments` and the kiosk's own records: an id such as
+ *   `otcctl-20261206-101530-3a5ba6` or `order-20261206-000123` is kept as
+ *   it is, digits and all, unless the whole value is a track 2 or a bare
+ *   card number (see keepsIdentifier);
  * - Buffers are logged as their length only: track 2 lives in Buffers.
  */
 import { fstatSync } from 'node:fs';
@@ -62,25 +68,84 @@ export function isSecretFieldName(name: string): boolean {
   // "enc_otc", "ENC-OTC" and "encOtc" are the same name
   const squashed = name.toLowerCase().replace(/[^a-z0-9]/g, '');
   if (SECRET_WHOLE_NAMES.has(squashed) || SECRET_NAME_PARTS.some((part) => squashed.includes(part))) return true;
-  const words = name.split(/(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+/).map((w) => w.toLowerCase());
-  return words.some((w) => SECRET_WORDS.has(w));
+  return nameWords(name).some((w) => SECRET_WORDS.has(w));
+}
+
+/** "intentId" -> intent, id; "terminal_ref" -> terminal, ref. */
+function nameWords(name: string): string[] {
+  return name.split(/(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+/).filter((w) => w.length > 0).map((w) => w.toLowerCase());
 }
 
 /**
+ * Words that, as the last word of a field's name, make it an identifier:
+ * `id`, `intentId`, `paymentId`, `terminalId`, `authorizationId`, `ref`,
+ * `req` (the client's correlation id). Not secret names: those win.
+ */
+const IDENTIFIER_LAST_WORDS = new Set(['id', 'ref', 'req']);
+
+export function isIdentifierFieldName(name: string): boolean {
+  const last = nameWords(name).at(-1);
+  return last !== undefined && IDENTIFIER_LAST_WORDS.has(last) && !isSecretFieldName(name);
+}
+
+/**
+ * What an identifier can be: intent ids are 1..64 of [A-Za-z0-9._:-], a
+ * `req` 1..64 printable characters, an authorizationId 1..60 of 0x21..0x7E.
+ * Anything longer, or with spaces or control characters, is text.
+ */
+const IDENTIFIER_VALUE = /^[\x21-\x7e]{1,64}$/;
+/**
+ * A track 2 in an identifier: a PAN and '=' anywhere ('=' is outside the
+ * intent id alphabet), or the whole value with 'D' as the separator.
+ */
+const TRACK2_IN_ID = /\d{12,19}=|^;?\d{12,19}D[\d=]*\??$/;
+/** A card number as the whole value: 13-19 digits, nothing else. */
+const WHOLE_DIGITS = /^\d{13,19}$/;
+
+/**
+ * Whether an identifier field's value goes to the log unmasked: an id with
+ * a card-number-like run of digits inside it is still an id. What stays
+ * masked is a value that is nothing but a track 2 or a card number (by the
+ * free-text rule: 15-19 digits, or 13-14 passing Luhn): that is what card
+ * data put where an id belongs looks like, and no log line can tell the two
+ * apart. A kiosk that names its intents with bare numbers that long sees
+ * them masked; a prefix such as `order-` keeps them readable.
+ */
+export function keepsIdentifier(value: string): boolean {
+  if (!IDENTIFIER_VALUE.test(value)) return false;
+  if (TRACK2_IN_ID.test(value)) return false;
+  return !(WHOLE_DIGITS.test(value) && isCardNumber(value));
+}
+
+/**
+ * A card number as people write it: 13-19 digits in one run, or in the
+ * groups cards print (4-4-4-4, 4-4-4-4-3, 4-4-4-1: groups of four; 4-6-5
+ * and 4-6-4 for Amex and Diners) with one kind of separator, a space or a
+ * dash. Other dashed digit groups are not a card: dates and counters in ids
+ * such as `order-20261206-000123` or `otcctl-20261206-101530-3a5ba6`.
+ */
+const CARD_NUMBER_RUN = /(?<!\d)(?:\d{13,19}|\d{4}([ -])(?:\d{4}\1\d{4}\1\d{1,4}(?:\1\d{3})?|\d{6}\1\d{4,5}))(?![\d])/g;
+
+/**
  * Masks what looks like card data in free text: track 2 (PAN, separator `=`
- * or `D`, then digits), and card numbers: 13-19 digits (spaces or dashes
- * between them allowed) that pass the Luhn check, or 15-19 digits whether or
- * not they do (one-time card numbers need not pass it). Epoch milliseconds
- * (13 digits) survive unless they happen to pass Luhn.
+ * or `D`, then digits), and card numbers (see CARD_NUMBER_RUN) of 13-19
+ * digits that pass the Luhn check, or of 15-19 digits whether or not they
+ * do (one-time card numbers need not pass it). Epoch milliseconds (13
+ * digits) survive unless they happen to pass Luhn.
  */
 export function maskCardNumbers(text: string): string {
   return text
     .replace(/;?(?<!\d)\d{12,19}[=D]\d*\??/g, '[track 2 masked]')
-    .replace(/(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)/g, (run) => {
+    .replace(CARD_NUMBER_RUN, (run) => {
       const digits = run.replace(/[ -]/g, '');
-      if (digits.length < 13 || digits.length > 19) return run;
-      return digits.length >= 15 || luhnValid(digits) ? '[card number masked]' : run;
+      return isCardNumber(digits) ? '[card number masked]' : run;
     });
+}
+
+/** 13-19 digits that pass the Luhn check, or 15-19 digits whether or not they do. */
+function isCardNumber(digits: string): boolean {
+  if (digits.length < 13 || digits.length > 19) return false;
+  return digits.length >= 15 || luhnValid(digits);
 }
 
 function luhnValid(digits: string): boolean {
@@ -106,25 +171,29 @@ export function scrub(value: unknown, depth = 0, seen = new WeakSet<object>()): 
   seen.add(value);
   if (value instanceof Error) {
     const out: Record<string, unknown> = { type: value.name, message: maskCardNumbers(value.message) };
-    for (const [k, v] of Object.entries(value)) out[k] = isSecretFieldName(k) ? REDACTED : scrub(v, depth + 1, seen);
+    for (const [k, v] of Object.entries(value)) out[k] = scrubField(k, v, depth, seen);
     if (value.stack) out.stack = maskCardNumbers(value.stack);
     if (value.cause !== undefined) out.cause = scrub(value.cause, depth + 1, seen);
     return out;
   }
   if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1, seen));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = isSecretFieldName(k) ? REDACTED : scrub(v, depth + 1, seen);
+  for (const [k, v] of Object.entries(value)) out[k] = scrubField(k, v, depth, seen);
   return out;
+}
+
+function scrubField(name: string, value: unknown, depth: number, seen: WeakSet<object>): unknown {
+  if (isSecretFieldName(name)) return REDACTED;
+  if (typeof value === 'string' && isIdentifierFieldName(name) && keepsIdentifier(value)) return value;
+  return scrub(value, depth + 1, seen);
 }
 
 export function createLogger(opts: CreateLoggerOptions): Logger {
   const env = opts.env ?? process.env;
   const out: NodeJS.WritableStream | DestinationStream = opts.stream ?? pino.destination({ fd: 2, sync: true });
   const format = opts.format ?? detectFormat(env, out);
-  const destination: DestinationStream =
-    format === 'json'
-      ? out
-      : { write: (line: string) => void out.write(format === 'journal' ? toJournalLines(line) : toPrettyLine(line)) };
+  const render = format === 'json' ? toJsonLine : format === 'journal' ? toJournalLines : toPrettyLine;
+  const destination: DestinationStream = { write: (line: string) => void out.write(render(line)) };
   return pino(
     {
       level: opts.level,
@@ -174,16 +243,30 @@ interface Record_ {
   time?: string;
   msg?: string;
   module?: string;
-  err?: { type?: string; message?: string; code?: string; stack?: string };
+  /** An Error as scrub() leaves it; a string when a caller logged a reason as `err`. */
+  err?: string | { type?: string; message?: string; code?: string; stack?: string };
   [key: string]: unknown;
 }
 
+/**
+ * The record pino wrote, scrubbed once more as a whole: pino applies the
+ * `bindings` formatter to the root logger's bindings only, never to a
+ * child's (`logger.child({ intentId })`), so this is where those fields get
+ * the same treatment as the rest.
+ */
 function parse(line: string): Record_ | undefined {
+  let record: unknown;
   try {
-    return JSON.parse(line) as Record_;
+    record = JSON.parse(line);
   } catch {
     return undefined;
   }
+  return typeof record === 'object' && record !== null && !Array.isArray(record) ? scrub(record) as Record_ : undefined;
+}
+
+function toJsonLine(line: string): string {
+  const record = parse(line);
+  return record ? `${JSON.stringify(record)}\n` : maskCardNumbers(line);
 }
 
 /** `key=value` pairs for the fields beyond message and module. */
@@ -193,9 +276,12 @@ function fieldsText(record: Record_): string {
     if (RECORD_FIELDS.has(k) || k === 'err') continue;
     parts.push(`${k}=${typeof v === 'string' && /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v)}`);
   }
-  if (record.err) {
-    const e = record.err;
-    parts.push(`err=${JSON.stringify(`${e.type ?? 'Error'}: ${e.message ?? ''}`)}`);
+  const e = record.err;
+  if (typeof e === 'string') {
+    parts.push(`err=${JSON.stringify(e)}`);
+  } else if (e) {
+    // An error without a message is shown by its type alone, never as "Error: ".
+    parts.push(`err=${JSON.stringify(e.message ? `${e.type ?? 'Error'}: ${e.message}` : (e.type ?? 'Error'))}`);
     if (e.code) parts.push(`code=${e.code}`);
   }
   return parts.join(' ');
@@ -207,24 +293,26 @@ function messageText(record: Record_): string {
   return fields ? `${head} ${fields}` : head;
 }
 
+function stackFrames(record: Record_): string[] {
+  return typeof record.err === 'object' ? (record.err.stack?.split('\n').slice(1) ?? []) : [];
+}
+
 function toJournalLines(line: string): string {
   const record = parse(line);
-  if (!record) return `<6>${line.trimEnd()}\n`;
+  if (!record) return `<6>${maskCardNumbers(line.trimEnd())}\n`;
   const prefix = `<${SYSLOG_PRIORITY[record.level ?? 'info'] ?? 6}>`;
   let text = `${prefix}${messageText(record)}\n`;
   // Stack frames as continuation lines: each journal line needs its own prefix.
-  const frames = record.err?.stack?.split('\n').slice(1) ?? [];
-  for (const frame of frames) text += `${prefix}  ${frame.trim()}\n`;
+  for (const frame of stackFrames(record)) text += `${prefix}  ${frame.trim()}\n`;
   return text;
 }
 
 function toPrettyLine(line: string): string {
   const record = parse(line);
-  if (!record) return line;
+  if (!record) return maskCardNumbers(line);
   const time = typeof record.time === 'string' ? record.time.slice(11, 23) : '';
   const level = (record.level ?? 'info').toUpperCase().padEnd(5);
   let text = `${time} ${level} ${messageText(record)}\n`;
-  const frames = record.err?.stack?.split('\n').slice(1) ?? [];
-  for (const frame of frames) text += `    ${frame.trim()}\n`;
+  for (const frame of stackFrames(record)) text += `    ${frame.trim()}\n`;
   return text;
 }

@@ -7,14 +7,18 @@
  *   otcd check-config [FILE]      validate a configuration and print it (secrets hidden)
  *   otcd --version | --help
  *
- * Exit codes: 0 stopped cleanly; 1 failed at start or while running;
- * 78 configuration error (EX_CONFIG; the unit does not restart on it);
+ * Exit codes: 0 stopped cleanly; 1 failed at start or while running, where a
+ * restart may cure it; 78 a problem a person must fix: the configuration, or
+ * a file, group or directory it names (EX_CONFIG; the unit does not restart
+ * on it); 75 the state directory is held by another otcd (EX_TEMPFAIL);
  * 64 usage error (EX_USAGE).
  */
 import { runCheckConfig } from '../config/check.js';
-import { CONFIG_EXIT_CODE, ConfigError, loadConfig, resolveConfigPath } from '../config/load.js';
+import { checkHost } from '../config/host-checks.js';
+import { CONFIG_EXIT_CODE, ConfigError, type LoadedConfig, loadConfigFiles, resolveConfigPath } from '../config/load.js';
 import { isOtcdError } from '../drivers/errors.js';
 import { Daemon } from './daemon.js';
+import { STATE_DIR_BUSY_EXIT_CODE } from './payments/state-lock.js';
 import { createLogger, detectFormat } from './log.js';
 import { readVersion } from './version.js';
 
@@ -28,7 +32,16 @@ const USAGE = `usage: otcd [--config FILE]        run the payment daemon
 
 The configuration file is --config FILE, else $OTCD_CONFIG, else /etc/otcd/otcd.toml.
 Any key can be overridden by OTCD_<SECTION>_<KEY>, e.g. OTCD_TERMINAL_ADDRESS=tcp://10.0.0.5:4001.
-Exit codes: 0 clean stop, 1 failure, 64 usage error, 78 configuration error.`;
+Site settings go in drop-ins: FILE.d/*.toml (/etc/otcd/otcd.toml.d/), read in name order after FILE.
+Exit codes: 0 clean stop, 1 failure, 64 usage error, 75 another otcd holds the state
+directory, 78 configuration error (a file, group or directory to fix).`;
+
+/**
+ * Start-up failures a restart cannot cure, by the code the daemon's parts
+ * throw: the checks below normally find them first, but a file can change
+ * between the check and its use.
+ */
+const PERSON_MUST_FIX = new Set(['GROUP_NOT_FOUND', 'PROVIDER_CONFIG', 'SOCKET_SETUP_FAILED']);
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -52,7 +65,15 @@ async function main(argv: string[]): Promise<number> {
     return EX_USAGE;
   }
   if (argv[0] === 'check-config') {
-    return runCheckConfig(file, (line) => process.stdout.write(`${line}\n`));
+    // `otcd check-config | head` closes the pipe early: stop writing, keep the exit code.
+    let readerGone = false;
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      readerGone = true;
+    });
+    return runCheckConfig(file, (line) => {
+      if (!readerGone) process.stdout.write(`${line}\n`);
+    });
   }
   if (argv.some((a, i) => !a.startsWith('-') && argv[i - 1] !== '--config')) {
     process.stderr.write(`otcd: unknown command ${argv.find((a) => !a.startsWith('-'))}\n${USAGE}\n`);
@@ -61,22 +82,40 @@ async function main(argv: string[]): Promise<number> {
   return runDaemon(file);
 }
 
+/**
+ * Writes `problems` and what to do, one line each, at priority err: under
+ * journald the `<3>` prefix makes them so, and `journalctl -u otcd -p err`
+ * and `systemctl status otcd` show them.
+ */
+function refuseStart(problems: readonly string[], advice: string): number {
+  const prefix = detectFormat(process.env, process.stderr) === 'journal' ? '<3>' : '';
+  for (const problem of problems) process.stderr.write(`${prefix}otcd: ${problem}\n`);
+  process.stderr.write(`${prefix}otcd: not started: ${advice}\n`);
+  return CONFIG_EXIT_CODE;
+}
+
 async function runDaemon(file: string): Promise<number> {
-  let config;
+  let loaded: LoadedConfig;
   try {
-    config = loadConfig(file);
+    loaded = loadConfigFiles(file);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      // Under journald, <3> makes these lines priority err, so `journalctl -p err` shows them.
-      const prefix = detectFormat(process.env, process.stderr) === 'journal' ? '<3>' : '';
-      for (const problem of err.problems) process.stderr.write(`${prefix}otcd: ${problem}\n`);
-      process.stderr.write(`${prefix}otcd: not started: fix ${file} (check it with: otcd check-config ${file})\n`);
-      return CONFIG_EXIT_CODE;
+    if (err instanceof ConfigError) return refuseStart(err.problems, `fix ${file} or its drop-ins (check with: otcd check-config ${file})`);
+    throw err;
+  }
+  // The same checks as `otcd check-config`, as the user this process runs as.
+  const host = await checkHost(loaded.config, { sources: loaded.sources, socketActivated: process.env.LISTEN_FDS !== undefined });
+  if (host.problems.length > 0) return refuseStart(host.problems, `fix the above (check with: otcd check-config ${file})`);
+  const config = loaded.config;
+  const logger = createLogger({ level: config.daemon.logLevel });
+  let daemon: Daemon;
+  try {
+    daemon = new Daemon({ config, logger, version: readVersion() });
+  } catch (err) {
+    if (isOtcdError(err) && PERSON_MUST_FIX.has(err.code)) {
+      return refuseStart([`${err.code}: ${err.message}`], `fix the above (check with: otcd check-config ${file})`);
     }
     throw err;
   }
-  const logger = createLogger({ level: config.daemon.logLevel });
-  const daemon = new Daemon({ config, logger, version: readVersion() });
 
   let stopRequested: (() => void) | undefined;
   const stopped = new Promise<void>((resolve) => { stopRequested = resolve; });
@@ -90,8 +129,16 @@ async function runDaemon(file: string): Promise<number> {
   try {
     await daemon.start();
   } catch (err) {
-    logger.fatal({ err: isOtcdError(err) ? { code: err.code, message: err.message } : err }, 'otcd could not start');
+    if (isOtcdError(err, 'STATE_DIR_BUSY')) {
+      // Nothing was opened, so there is nothing to stop: this otcd touched no ledger.
+      logger.fatal({ code: err.code }, `otcd not started: ${err.message}`);
+      return STATE_DIR_BUSY_EXIT_CODE;
+    }
     await daemon.stop().catch(() => undefined);
+    if (isOtcdError(err) && PERSON_MUST_FIX.has(err.code)) {
+      return refuseStart([`${err.code}: ${err.message}`], `fix the above (check with: otcd check-config ${file})`);
+    }
+    logger.fatal({ err: isOtcdError(err) ? { code: err.code, message: err.message } : err }, 'otcd could not start');
     return 1;
   }
   await stopped;

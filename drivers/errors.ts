@@ -15,3 +15,9 @@ export class OtcdError extends Error {
 export function isOtcdError(err: unknown, code?: string): err is OtcdError {
   return err instanceof OtcdError && (code === undefined || err.code === code);
 }
+
+/** The code and message of an error for a log line, never its stack or fields (they could carry anything). */
+export function errorSummary(err: unknown): { code?: string; message: string } {
+  if (isOtcdError(err)) return { code: err.code, message: err.message };
+  return { message: err instanceof Error ? err.message : String(err) };
+}

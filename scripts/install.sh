@@ -16,8 +16,10 @@
 #   /usr/lib/sysusers.d/otcd.conf     the otcd system user (in dialout)
 #   /usr/lib/udev/rules.d/99-otcd-terminal.rules   /dev/otcd-terminal (placeholder ids)
 #   /etc/udev/rules.d/99-otcd-terminal.rules       with --terminal-usb-id: your terminal's ids
-#   /etc/otcd/otcd.toml               the default configuration, only if there is none:
-#                                     an existing one is never overwritten (root:otcd 0640)
+#   /etc/otcd/otcd.toml               the shipped configuration (root:otcd 0640): installed
+#                                     where there is none, replaced where it is the previous
+#                                     version's unchanged, kept where someone edited it
+#   /etc/otcd/otcd.toml.d/            drop-ins: the site's settings (50-site.toml); never touched
 # Then `systemctl --root enable otcd.service` (and otcd.socket with
 # --socket-activation). Nothing is started: check the configuration first
 # (`otcd check-config`), then `systemctl start otcd`.
@@ -114,6 +116,7 @@ WRAPPER
   install -D -m 0644 "$REPO/systemd/otcd.sysusers" "$t/usr/lib/sysusers.d/otcd.conf"
   install -D -m 0644 "$REPO/systemd/99-otcd-terminal.rules" "$t/usr/lib/udev/rules.d/99-otcd-terminal.rules"
   install -D -m 0640 "$REPO/config/otcd.toml" "$t/etc/otcd/otcd.toml"
+  install -d -m 0755 "$t/etc/otcd/otcd.toml.d"
 }
 
 # What a kiosk must not carry: other platforms' native bindings (and musl
@@ -165,6 +168,10 @@ stage_tree "$T"
 mkdir -p "$R/opt"
 rm -rf "$R/opt/otcd.new" "$R/opt/otcd.old"
 cp -a "$T/opt/otcd" "$R/opt/otcd.new"
+# Whether /etc/otcd/otcd.toml is the version being replaced, unedited (site
+# settings belong in the drop-ins): then the new version may replace it.
+CONF_UNEDITED=0
+if [ -e "$R/etc/otcd/otcd.toml" ] && cmp -s "$R/etc/otcd/otcd.toml" "$R/opt/otcd/otcd.toml.default"; then CONF_UNEDITED=1; fi
 chown -R 0:0 "$R/opt/otcd.new"
 [ -e "$R/opt/otcd" ] && mv "$R/opt/otcd" "$R/opt/otcd.old"
 mv "$R/opt/otcd.new" "$R/opt/otcd"
@@ -195,15 +202,30 @@ else
   systemd-sysusers --root="$ROOT" otcd.conf
 fi
 
-# 3. Configuration: the default only where there is none.
+# 3. Configuration: the shipped file as dpkg treats a conffile (installed,
+#    or replaced when unedited, or kept when edited); the drop-in directory,
+#    whose files are the site's and never touched.
 mkdir -p "$R/etc/otcd"
-if [ -e "$R/etc/otcd/otcd.toml" ]; then
-  say "keeping the existing /etc/otcd/otcd.toml (the new default is /opt/otcd/otcd.toml.default)"
+install -d -m 0755 "$R/etc/otcd/otcd.toml.d"
+if [ -e "$R/etc/otcd/otcd.toml" ] && [ "$CONF_UNEDITED" = 0 ] && ! cmp -s "$R/etc/otcd/otcd.toml" "$T/etc/otcd/otcd.toml"; then
+  say "keeping the edited /etc/otcd/otcd.toml (the new version is /opt/otcd/otcd.toml.default);"
+  say "  better: move your settings into /etc/otcd/otcd.toml.d/50-site.toml and install the new version"
 else
   install -m 0640 "$T/etc/otcd/otcd.toml" "$R/etc/otcd/otcd.toml"
   gid=$(awk -F: '$1 == "otcd" { print $3 }' "$R/etc/group")
   chown "0:${gid:?no otcd group in $R/etc/group}" "$R/etc/otcd/otcd.toml"
-  say "installed the default /etc/otcd/otcd.toml: set [provider] base_url and [terminal] address"
+  if [ -z "$(ls -A "$R/etc/otcd/otcd.toml.d")" ]; then
+    say "installed /etc/otcd/otcd.toml; put the site's settings (at least [provider] base_url and"
+    say "  [terminal] address) in /etc/otcd/otcd.toml.d/50-site.toml, root:otcd 0640"
+  fi
+fi
+
+# The state directory: systemd creates it 0750 (StateDirectoryMode=) at the
+# first start. One an older unit left 0700 is opened to group otcd, which may
+# read the ledger (no card data in it); any other mode is left as it is.
+if [ -d "$R/var/lib/otcd" ] && [ "$(stat -c %a "$R/var/lib/otcd")" = 700 ]; then
+  chmod 0750 "$R/var/lib/otcd"
+  say "opened $R/var/lib/otcd to group otcd (0750)"
 fi
 
 # 4. Enable (not start).
@@ -220,4 +242,4 @@ if [ "$ROOT" = / ] && [ -d /run/systemd/system ]; then
   systemctl daemon-reload
   command -v udevadm >/dev/null && udevadm control --reload || true
 fi
-say "done. Next: otcd check-config /etc/otcd/otcd.toml && systemctl start otcd"
+say "done. Next: otcd check-config && systemctl start otcd"

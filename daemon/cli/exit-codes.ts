@@ -11,6 +11,8 @@ export const EXIT = {
   UNKNOWN: 2,
   /** otcd not running, or permission denied on its socket or ledger. */
   UNREACHABLE: 3,
+  /** `status`: otcd runs but is degraded (terminal down or not answering, provider failing, unresolved payments). */
+  DEGRADED: 4,
   /** A bug in otcctl (EX_SOFTWARE). */
   INTERNAL: 70,
   USAGE: 64,
@@ -23,5 +25,7 @@ export const EXIT_CODES_HELP = `exit codes:
       other commands: otcd answered with an error (e.g. the terminal did not answer the PING)
   2   pay: outcome unknown, needs reconciliation (or otcctl lost otcd before the end)
   3   otcd not reachable, or permission denied on its socket or ledger
+  4   status: otcd runs but is degraded (terminal down or not answering, provider
+      failing, unresolved payments); each reason is printed with what to do
   64  usage error
   78  configuration error`;

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { LEDGER_FILE, replayLedger, type LedgerRecord } from '../payments/ledger.js';
 import { PAYMENT_STATES, type PaymentState } from '../payments/model.js';
 import { CliError } from './errors.js';
+import { accessFacts, explainDenied } from './ledger-access.js';
 import { EXIT } from './exit-codes.js';
 
 export interface LedgerSnapshot {
@@ -29,7 +30,12 @@ export async function readLedger(stateDir: string): Promise<LedgerSnapshot> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw ledgerReadError(path, err as NodeJS.ErrnoException);
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EACCES' || e.code === 'EPERM') {
+      const why = explainDenied(await accessFacts(stateDir, path));
+      if (why) throw new CliError(EXIT.UNREACHABLE, 'PERMISSION_DENIED', `permission denied on ${path}: ${why}`);
+    }
+    throw ledgerReadError(path, e);
   }
   return { path, ...parseLedger(text) };
 }

@@ -36,6 +36,9 @@ export interface PaymentRow {
   voidApprovalNo?: string;
   voidedAt?: string;
   voidReason?: string;
+  /** Once `unknown`, its outcome learned later from the terminal (see the intent spec's resolution). */
+  resolved?: boolean;
+  resolvedAt?: string;
 }
 
 export function paymentRow(r: LedgerRecord): PaymentRow {
@@ -59,10 +62,38 @@ export function paymentRow(r: LedgerRecord): PaymentRow {
   if (str(r.voidApprovalNo) !== undefined) row.voidApprovalNo = r.voidApprovalNo;
   if (typeof r.voidedAt === 'number') row.voidedAt = new Date(r.voidedAt).toISOString();
   if (str(r.vreason) !== undefined) row.voidReason = r.vreason;
+  // Written by daemons that resolve unknown payments; absent from older ledgers.
+  const resolution = r as { resolved?: unknown; resolvedAt?: unknown };
+  if (resolution.resolved === true) {
+    row.resolved = true;
+    if (typeof resolution.resolvedAt === 'number' && Number.isFinite(resolution.resolvedAt)) row.resolvedAt = new Date(resolution.resolvedAt).toISOString();
+  }
   return row;
 }
 
+/** Payments whose outcome is unknown and not resolved yet, oldest first: what needs reconciling with the acquirer. */
+export function unresolvedRows(records: readonly LedgerRecord[]): PaymentRow[] {
+  return records.filter((r) => r.st === 'unknown').map(paymentRow);
+}
+
+export function renderUnresolved(rows: PaymentRow[]): string {
+  if (rows.length === 0) return 'no unresolved payments: the outcome of every payment in the ledger is known';
+  return `${renderPayments(rows)}
+
+${rows.length} payment(s) with an unknown outcome, oldest first: the card data may have reached the
+acquirer. For each, ask the acquirer (or its merchant portal) whether it was charged, by the time,
+amount and terminal, before charging the customer again. otcd asks the terminal (LAST) about
+those it is "still asking" about whenever the link is up; one it resolves leaves this list.`;
+}
+
 function outcome(p: PaymentRow): string {
+  const text = stateOutcome(p);
+  if (!p.resolved) return text;
+  const when = p.resolvedAt ? ` ${formatDateTime(Date.parse(p.resolvedAt))}` : '';
+  return `${text} (was unknown; resolved${when})`.trimStart();
+}
+
+function stateOutcome(p: PaymentRow): string {
   switch (p.state) {
     case 'approved': {
       const approval = [p.approvalNo && `approval ${p.approvalNo}`, p.maskedPan && `card ${p.maskedPan}`].filter(Boolean).join(', ');
@@ -103,31 +134,40 @@ export function renderPayments(rows: PaymentRow[]): string {
 export const paymentsCommand: Command = {
   name: 'payments',
   summary: 'recent payments from the ledger; works without the daemon',
-  help: `usage: otcctl payments [--last N] [--state-dir DIR] [--config FILE] [--json]
+  help: `usage: otcctl payments [--last N | --unresolved] [--state-dir DIR] [--config FILE] [--json]
 
 Lists the most recent payments, oldest first and the newest last, from otcd's
 payment ledger (<state_dir>/ledger.jsonl). The file is only read: this works
 while otcd runs and while it is stopped. A line cut short by a power loss is
 skipped (and counted). Card numbers appear only masked, as the ledger holds them.
 
+With --unresolved: every payment whose outcome is unknown and not yet
+resolved, oldest first, and what to do: reconcile each with the acquirer
+before charging the customer again. (A payment otcd later resolves with the
+terminal shows its new state and "was unknown; resolved".)
+
 options:
-  --last N                how many payments (default ${DEFAULT_LAST})
+  --last N                how many payments (default ${DEFAULT_LAST}; with --unresolved: all)
+  --unresolved            only the payments whose outcome is unknown
   --state-dir DIR         otcd's state directory (default: daemon.state_dir of the
                           configuration, else /var/lib/otcd if it cannot be read)
   --config FILE           configuration file (default: $OTCD_CONFIG, else /etc/otcd/otcd.toml)
   --json                  {"ledger": PATH, "skippedLines": N, "payments": [...]}
+                          (with --unresolved also "unresolved": true)
   -h, --help              this help
 
 ${EXIT_CODES_HELP}`,
   options: {
     last: { type: 'string' },
+    unresolved: { type: 'boolean' },
     'state-dir': { type: 'string' },
     config: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
   async run({ values, output, env }) {
-    const last = intOption('last', values.last, 1, MAX_LAST, DEFAULT_LAST);
+    const unresolved = values.unresolved === true;
+    const last = intOption('last', values.last, 1, MAX_LAST, unresolved ? MAX_LAST : DEFAULT_LAST);
     const target = stateDirTarget(values, env);
     let snapshot;
     try {
@@ -136,11 +176,11 @@ ${EXIT_CODES_HELP}`,
       if (err instanceof CliError && target.note) throw new CliError(err.exitCode, err.code, `${err.message}\n${target.note}`, { cause: err });
       throw err;
     }
-    const rows = snapshot.records.slice(-last).map(paymentRow);
+    const rows = unresolved ? unresolvedRows(snapshot.records).slice(-last) : snapshot.records.slice(-last).map(paymentRow);
     if (values.json) {
-      output.out(JSON.stringify({ ledger: snapshot.path, skippedLines: snapshot.skippedLines, payments: rows }));
+      output.out(JSON.stringify({ ledger: snapshot.path, skippedLines: snapshot.skippedLines, ...(unresolved ? { unresolved: true } : {}), payments: rows }));
     } else {
-      output.out(renderPayments(rows));
+      output.out(unresolved ? renderUnresolved(rows) : renderPayments(rows));
       if (snapshot.skippedLines > 0) {
         output.err(`note: ${snapshot.skippedLines} unreadable line(s) in ${snapshot.path} were skipped (a write cut short by a power loss, or one in progress)`);
       }

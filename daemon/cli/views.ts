@@ -105,7 +105,27 @@ export function messageView(m: DaemonMessage): Json | undefined {
   return undefined;
 }
 
-export function healthView(value: unknown): HealthView | undefined {
+/**
+ * `health` as otcctl reads it: HealthView, and the fields a newer daemon adds
+ * (the terminal's `not_answering` state and its hint, `unresolved`), each
+ * optional so that a daemon without them still reads as fine.
+ */
+export type StatusHealth = Omit<HealthView, 'terminal' | 'unresolved'> & {
+  terminal: Omit<HealthView['terminal'], 'link'> & { link: 'up' | 'down' | 'not_answering'; hint?: string };
+  unresolved?: { count: number; oldest?: { intentId: string; at: string } };
+};
+
+const LINK_STATES = ['up', 'down', 'not_answering'] as const;
+
+function unresolvedView(value: unknown): StatusHealth['unresolved'] {
+  if (!isObject(value) || typeof value.count !== 'number' || !Number.isInteger(value.count) || value.count < 0) return undefined;
+  const oldest = isObject(value.oldest) && typeof value.oldest.intentId === 'string' && typeof value.oldest.at === 'string'
+    ? { intentId: value.oldest.intentId, at: value.oldest.at }
+    : undefined;
+  return { count: value.count, ...(oldest ? { oldest } : {}) };
+}
+
+export function healthView(value: unknown): StatusHealth | undefined {
   if (!isObject(value) || typeof value.version !== 'string' || !isObject(value.terminal) || !isObject(value.provider)) return undefined;
   const t = value.terminal;
   const p = value.provider;
@@ -119,9 +139,10 @@ export function healthView(value: unknown): HealthView | undefined {
     version: value.version,
     uptimeS: typeof value.uptimeS === 'number' ? value.uptimeS : 0,
     terminal: {
-      link: t.link === 'up' ? 'up' : 'down',
+      // a state this otcctl does not know is not "up"
+      link: LINK_STATES.find((l) => l === t.link) ?? 'down',
       address: typeof t.address === 'string' ? t.address : '',
-      ...pick(t, ['terminalId', 'lastPong'], 'string'),
+      ...pick(t, ['terminalId', 'lastPong', 'hint'], 'string'),
       counters,
     },
     provider: {
@@ -130,6 +151,7 @@ export function healthView(value: unknown): HealthView | undefined {
       ...(lastError && typeof lastError.code === 'string' ? { lastError: lastError as { code: string; message: string; at: string } } : {}),
     },
     keys: { ready: isObject(value.keys) && typeof value.keys.ready === 'number' ? value.keys.ready : 0 },
+    ...(unresolvedView(value.unresolved) ? { unresolved: unresolvedView(value.unresolved) } : {}),
     ...(payment ? {
       payment: {
         intentId: payment.intentId, state: payment.state, attempt: payment.attempt ?? 0,

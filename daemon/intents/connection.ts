@@ -27,8 +27,9 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../drivers/clock.js';
 import { isOtcdError } from '../../drivers/errors.js';
 import type { IntentEvent, IntentListener, IntentView, PaymentService, Subscription } from '../payments/model.js';
-import { IntentError, isFinalState, isVoidPending } from '../payments/model.js';
+import { IntentError, followEnds } from '../payments/model.js';
 import { LineReader } from './line-reader.js';
+import { pingFailure } from './terminal-ping.js';
 import type { IntentRequest, PingResult, ReplyBody } from './protocol.js';
 import { encodeError, encodeEvent, encodeReply, parseRequest, ProtocolError } from './protocol.js';
 
@@ -45,6 +46,8 @@ export interface ConnectionContext {
   clock: Clock;
   isShuttingDown(): boolean;
   pingTerminal?: () => Promise<PingResult>;
+  /** The terminal's address, for the messages of a failed ping. */
+  terminalAddress?: string;
   maxLineBytes?: number;
   maxPendingOutputBytes?: number;
 }
@@ -267,6 +270,8 @@ export class IntentConnection {
       ping = await this.ctx.pingTerminal();
     } catch (err) {
       if (err instanceof IntentError) throw err;
+      const known = pingFailure(err, this.ctx.terminalAddress ?? 'its address');
+      if (known) throw known;
       if (isOtcdError(err)) {
         // Driver errors carry stable codes and messages written for people, never card data.
         throw new IntentError('INTERNAL', `terminal ping failed: ${err.code}: ${err.message}`);
@@ -297,7 +302,7 @@ export class IntentConnection {
           return;
         }
         this.write(encodeEvent(event));
-        if (endsStream(event)) this.closeStream(intentId, stream);
+        if (followEnds(event)) this.closeStream(intentId, stream);
       } catch (err) {
         this.ctx.logger.error({ err, intentId }, 'writing an event failed');
       }
@@ -316,7 +321,7 @@ export class IntentConnection {
 
   /** After the reply that opened a stream: held events, or the end if the reply was final. */
   private release(intentId: string, stream: Stream, view: IntentView): void {
-    if (endsStream(view)) {
+    if (followEnds(view)) {
       this.closeStream(intentId, stream);
       return;
     }
@@ -330,7 +335,7 @@ export class IntentConnection {
     if (stream.ended) return;
     for (const event of held) {
       this.write(encodeEvent(event));
-      if (endsStream(event)) {
+      if (followEnds(event)) {
         this.closeStream(intentId, stream);
         return;
       }
@@ -382,11 +387,6 @@ export class IntentConnection {
     for (const [intentId, stream] of [...this.streams]) this.closeStream(intentId, stream);
     this.onClose();
   }
-}
-
-/** A final state ends a stream, unless the payment's void runs or waits for LAST. */
-function endsStream(v: IntentView | IntentEvent): boolean {
-  return isFinalState(v.state) && !isVoidPending(v.void);
 }
 
 /** Where a state sits in a payment's progress, for ordering within an attempt. */

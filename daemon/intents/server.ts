@@ -71,6 +71,8 @@ export interface IntentServerOptions {
   clock?: Clock;
   /** Additive op `terminal.ping`; without it the op answers UNKNOWN_OP. */
   pingTerminal?: () => Promise<PingResult>;
+  /** The terminal's address, named in the errors of `terminal.ping`. */
+  terminalAddress?: string;
   /** Per-connection cap on output not yet taken by the kernel (default 1 MiB). */
   maxPendingOutputBytes?: number;
   /** For tests; default /etc/group. */
@@ -231,6 +233,7 @@ export class IntentServer {
       clock: this.clock,
       isShuttingDown: () => this.shuttingDown,
       pingTerminal: this.opts.pingTerminal,
+      terminalAddress: this.opts.terminalAddress,
       maxPendingOutputBytes: this.opts.maxPendingOutputBytes,
     }, () => this.connections.delete(connection));
     this.connections.add(connection);

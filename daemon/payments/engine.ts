@@ -15,17 +15,24 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Timer } from '../../drivers/clock.js';
-import { isOtcdError } from '../../drivers/errors.js';
+import { errorSummary, isOtcdError } from '../../drivers/errors.js';
 import type { Ledger, LedgerChange, LedgerRecord } from './ledger.js';
 import { isVoidOpen } from './ledger-record.js';
 import {
-  IntentError, isFinalState, isVoidPending,
+  IntentError, followEnds, isFinalState,
   type HealthView, type IntentEvent, type IntentListener, type IntentView, type PayParams, type PaymentService, type Subscription,
 } from './model.js';
 import { meaningOfResult, meaningOfVoidResult } from './outcome.js';
-import { PaymentRun, errorSummary, type RunDeps } from './payment-run.js';
+import { PaymentRun, type RunDeps } from './payment-run.js';
 import type { TerminalAnswer, TerminalResult } from './ports.js';
 import { VOID_INTERRUPTED, VOID_NO_ANSWER, VoidRun, askVoidOutcome, voidChange, voidNoAnswer } from './void-run.js';
+
+/**
+ * The terminal remembers at least its latest 16 outcomes (terminal-protocol.md
+ * section 6): an NF to LAST means "never ran" only while fewer frames than
+ * that have gone to it since the payment's own.
+ */
+const TERMINAL_MEMORY = 16;
 
 /** What every payment run gets (RunDeps without its own `record`), plus the engine's own. */
 export interface EngineDeps extends Omit<RunDeps, 'record'> {
@@ -33,7 +40,7 @@ export interface EngineDeps extends Omit<RunDeps, 'record'> {
   /** How often an `unknown` payment is asked about again with LAST. */
   reconcileIntervalMs: number;
   /** Health of the parts the engine does not own. */
-  health: () => Omit<HealthView, 'payment'>;
+  health: () => Omit<HealthView, 'payment' | 'unresolved'>;
 }
 
 interface Running {
@@ -116,9 +123,9 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
       st: 'accepted', created: this.deps.clock.wallNow(), amount: params.amount, inst: params.installment, authHash, attempt: 0,
     });
     const subscription = this.subscribe(this.deps.ledger.peek(params.intentId) as LedgerRecord, listener);
-    const { terminal, provider, keys, clock, policy } = this.deps;
+    const { terminal, terminalHealth, provider, keys, clock, policy } = this.deps;
     const run = new PaymentRun({
-      terminal, provider, keys, clock, policy, logger: this.log,
+      terminal, terminalHealth, provider, keys, clock, policy, logger: this.log,
       record: (change, options) => this.change(params.intentId, change, options),
     }, params);
     this.log.info({ intentId: params.intentId, amount: params.amount, installment: params.installment }, 'payment accepted');
@@ -172,7 +179,11 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
   }
 
   health(): HealthView {
-    const base = this.deps.health();
+    const unknown = this.deps.ledger.unresolved();
+    const base: HealthView = {
+      ...this.deps.health(),
+      unresolved: { count: unknown.count, ...(unknown.oldest ? { oldest: { intentId: unknown.oldest.id, at: iso(unknown.oldest.created) } } : {}) },
+    };
     const running = this.running ? this.deps.ledger.peek(this.running.intentId) : undefined;
     if (!running) return base;
     return {
@@ -279,6 +290,11 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
     }, { durable: true });
   }
 
+  /** Whether the terminal still remembers the record's VOID (see TERMINAL_MEMORY), so its NF means "never ran". */
+  private voidRemembered(record: LedgerRecord): boolean {
+    return record.vtermSeq !== undefined && this.deps.ledger.terminalSeq - record.vtermSeq < TERMINAL_MEMORY;
+  }
+
   /** After a restart: ask the terminal what became of a VOID that may have reached it. */
   private async resolveInterruptedVoid(intentId: string): Promise<void> {
     const { clock, terminal, policy } = this.deps;
@@ -288,7 +304,7 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
       if (record?.vlast !== true) return;
       if (terminal.isUp) {
         try {
-          const change = await askVoidOutcome(terminal, record, () => clock.wallNow());
+          const change = await askVoidOutcome(terminal, record, () => clock.wallNow(), this.voidRemembered(record));
           if (change !== undefined) {
             await this.change(intentId, change, { durable: true });
             return;
@@ -326,7 +342,7 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
         if (record.vlast === true) {
           let change;
           try {
-            change = await askVoidOutcome(this.deps.terminal, record, () => this.deps.clock.wallNow());
+            change = await askVoidOutcome(this.deps.terminal, record, () => this.deps.clock.wallNow(), this.voidRemembered(record));
           } catch {
             return; // the terminal is not answering; try again at the next round
           }
@@ -342,24 +358,55 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
         } catch {
           return; // the terminal is not answering; try again at the next round
         }
+        // Still open at the terminal (PROG): its RSLT is the answer, at a later round.
         if (answer.kind !== 'result') continue;
-        const meaning = meaningOfResult(answer);
-        if (meaning.kind === 'final') {
-          if (meaning.state === 'unknown') continue;
-          this.log.info({ intentId: record.id, state: meaning.state }, 'unknown payment reconciled with LAST');
-          await this.change(record.id, { st: meaning.state, sent: true, reconcile: false, ...meaning.details, ...(meaning.state === 'approved' ? { code: undefined, message: undefined } : {}) }, { durable: true });
-        } else if (meaning.code === 'NF') {
-          // The terminal no longer knows the ref (it keeps its last 16 outcomes): a person must reconcile.
-          this.log.warn({ intentId: record.id }, 'the terminal no longer knows this unknown payment; reconcile it with the acquirer');
-          await this.change(record.id, { reconcile: false }, { durable: true });
-        } else {
-          this.log.info({ intentId: record.id }, 'unknown payment reconciled: the terminal did not run it');
-          await this.change(record.id, { st: 'failed', reconcile: false, code: 'NOT_RUN', message: `the terminal did not run this payment (${meaning.code}); nothing was charged` }, { durable: true });
-        }
+        await this.resolve(record, answer);
       }
     } finally {
       this.reconciling = false;
     }
+  }
+
+  /**
+   * What a LAST answer does to an `unknown` payment: resolves it (once, for
+   * good: approved, declined, or failed when the terminal never ran it), or
+   * ends the asking when the terminal cannot tell. Either way every
+   * connection following the payment hears it.
+   */
+  private async resolve(record: LedgerRecord, answer: TerminalResult): Promise<void> {
+    const meaning = meaningOfResult(answer);
+    const resolved = { reconcile: false, resolved: true, resolvedAt: this.deps.clock.wallNow() };
+    if (meaning.kind === 'final' && meaning.state !== 'unknown') {
+      this.log.warn({ intentId: record.id, state: meaning.state }, `unknown payment resolved with LAST: ${meaning.state}`);
+      await this.change(record.id, {
+        st: meaning.state, sent: true, ...resolved, ...meaning.details,
+        ...(meaning.state === 'approved' ? { code: undefined, message: undefined } : {}),
+      }, { durable: true });
+      return;
+    }
+    if (meaning.kind === 'final') {
+      // TO: the terminal itself does not know, and never will (one outcome per ref).
+      this.log.error({ intentId: record.id }, 'unknown payment: the terminal timed out upstream and cannot tell the outcome; reconcile it with the acquirer');
+      await this.change(record.id, {
+        st: 'unknown', reconcile: false, code: 'TERMINAL_TIMEOUT',
+        message: 'the terminal timed out upstream and cannot tell the outcome; reconcile with the acquirer before charging again',
+      }, { durable: true });
+      return;
+    }
+    const framesSince = record.termSeq === undefined ? Infinity : this.deps.ledger.terminalSeq - record.termSeq;
+    if (meaning.code === 'NF' && framesSince >= TERMINAL_MEMORY) {
+      this.log.error({ intentId: record.id, framesSince }, 'unknown payment: the terminal no longer remembers it; reconcile it with the acquirer');
+      await this.change(record.id, {
+        st: 'unknown', reconcile: false, code: 'NOT_REMEMBERED',
+        message: `the terminal no longer remembers this payment (${TERMINAL_MEMORY} or more operations since); reconcile with the acquirer before charging again`,
+      }, { durable: true });
+      return;
+    }
+    this.log.warn({ intentId: record.id, code: meaning.code }, 'unknown payment resolved with LAST: the terminal never ran it');
+    await this.change(record.id, {
+      st: 'failed', sent: false, ...resolved, code: 'NOT_RUN',
+      message: `the terminal did not run this payment (${meaning.code}); nothing was charged`,
+    }, { durable: true });
   }
 
   private async askLastWhenUp(ref: string, withinMs: number): Promise<TerminalAnswer | undefined> {
@@ -404,7 +451,10 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
    */
   private change(intentId: string, change: Omit<LedgerChange, 'id'>, options: { durable?: boolean } = {}): Promise<LedgerRecord> {
     const at = this.deps.clock.wallNow();
-    const written = this.deps.ledger.append({ ...change, id: intentId, at }, options);
+    // A new ref is a frame about to go to the terminal: number it (see TERMINAL_MEMORY); a VOID's too.
+    const numbered = typeof change.ref === 'string' ? { ...change, termSeq: this.deps.ledger.nextTerminalSeq() }
+      : typeof change.vref === 'string' ? { ...change, vtermSeq: this.deps.ledger.nextTerminalSeq() } : change;
+    const written = this.deps.ledger.append({ ...numbered, id: intentId, at }, options);
     // `accepted` is told in the pay reply itself, never as an event, and so is a
     // void's `voiding`; the void's later steps are events (the state stays approved).
     if (change.st === 'accepted' || (change.st === undefined && (change.vst === undefined || change.vst === 'voiding'))) return written;
@@ -417,9 +467,12 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
       // reads the final event and pays again at once must not get BUSY.
       const timing = this.running?.intentId === intentId ? this.running.run?.timing : undefined;
       if (this.running?.intentId === intentId) this.running = undefined;
-      const level = record.st === 'unknown' ? 'error' : record.st === 'failed' || record.st === 'expired' ? 'warn' : 'info';
-      this.log[level]({ intentId, state: record.st, code: record.code, attempt: record.attempt, timingMs: timing },
-        record.st === 'unknown' ? 'payment final: outcome unknown, reconcile it with the acquirer before charging again' : 'payment final');
+      // A resolution (or the end of one) was logged where it was learned.
+      if (change.reconcile !== false) {
+        const level = record.st === 'unknown' ? 'error' : record.st === 'failed' || record.st === 'expired' ? 'warn' : 'info';
+        this.log[level]({ intentId, state: record.st, code: record.code, attempt: record.attempt, timingMs: timing },
+          record.st === 'unknown' ? 'payment final: outcome unknown, reconcile it with the acquirer before charging again' : 'payment final');
+      }
       this.emit('final', record);
     }
     if (options.durable === true || final) {
@@ -447,12 +500,12 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
         this.log.warn({ err: errorSummary(err) }, 'an intent listener threw');
       }
     }
-    if (isFinalState(event.state) && !isVoidPending(event.void)) this.subscribers.delete(event.intentId);
+    if (followEnds(event)) this.subscribers.delete(event.intentId);
   }
 
   private subscribe(record: LedgerRecord, listener: IntentListener | undefined): Subscription {
     const view = this.view(record);
-    if (!listener || (isFinalState(record.st) && !isVoidOpen(record))) return { view, unsubscribe: () => undefined };
+    if (!listener || followEnds(view)) return { view, unsubscribe: () => undefined };
     let set = this.subscribers.get(record.id);
     if (!set) this.subscribers.set(record.id, (set = new Set()));
     set.add(listener);
@@ -489,14 +542,19 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
     if (record.st === 'approved' || record.st === 'voided') {
       if (record.approvalNo !== undefined) out.approvalNo = record.approvalNo;
       if (record.maskedPan !== undefined) out.maskedPan = record.maskedPan;
-      return { ...out, ...voidDetails(record) };
+    } else if (isFinalState(record.st)) {
+      for (const key of ['code', 'message', 'resCd', 'resMsg', 'maskedPan'] as const) {
+        const value = record[key];
+        if (value !== undefined && value !== '') out[key] = value;
+      }
     }
-    if (!isFinalState(record.st)) return out;
-    for (const key of ['code', 'message', 'resCd', 'resMsg', 'maskedPan'] as const) {
-      const value = record[key];
-      if (value !== undefined && value !== '') out[key] = value;
+    if (record.st === 'unknown' && record.reconcile === true) out.resolving = true;
+    if (record.resolved === true) {
+      out.resolved = true;
+      if (record.resolvedAt !== undefined) out.resolvedAt = iso(record.resolvedAt);
     }
-    return out;
+    // A void's fields (its own resolution, the later one, included).
+    return { ...out, ...voidDetails(record) };
   }
 }
 

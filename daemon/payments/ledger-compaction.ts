@@ -17,16 +17,18 @@
  * pass 2 holds them to the end of the file, so even then every change is
  * merged before the line is written.
  */
-import { open } from 'node:fs/promises';
+import { openLedgerFile } from './ledger-modes.js';
 import { IdIndex } from './id-index.js';
 import { changesOf } from './ledger-lines.js';
-import { LEDGER_VERSION, isDone, mergeChange, type LedgerRecord } from './ledger-record.js';
+import { headerLine, isDone, mergeChange, type LedgerRecord } from './ledger-record.js';
 
 export interface CompactionPolicy {
   /** Wall ms now. */
   now: number;
   retentionMs: number;
   maxPayments: number;
+  /** The terminal operation number reached so far, kept in the new file's header. */
+  termSeq: number;
 }
 
 export interface CompactionResult {
@@ -51,7 +53,7 @@ export async function compactLedgerFile(source: string, target: string, sourceIn
   const census = await countSurvivors(source, sourceIndex, policy);
   const expected = Math.max(policy.maxPayments, census.survivors + census.open);
   const index = new IdIndex(expected);
-  const out = await open(target, 'w', 0o640);
+  const out = await openLedgerFile(target, 'w');
   try {
     let bytes = 0;
     let batch: string[] = [];
@@ -71,7 +73,7 @@ export async function compactLedgerFile(source: string, target: string, sourceIn
       batchBytes += length;
       if (batchBytes >= WRITE_BATCH_BYTES) await flush();
     };
-    const header = `${JSON.stringify({ v: LEDGER_VERSION })}\n`;
+    const header = headerLine(policy.termSeq);
     batch.push(header);
     bytes += header.length;
 

@@ -62,6 +62,18 @@ export interface LedgerRecord {
   voidedAt?: number;
   /** Wall ms at which a void whose outcome was unknown was resolved with LAST. */
   vresolvedAt?: number;
+  /** An `unknown` payment whose outcome was later learned from the terminal, and when (wall ms). */
+  resolved?: boolean;
+  resolvedAt?: number;
+  /**
+   * The terminal operation number of `ref`'s frame: how many AUTH (and VOID)
+   * frames otcd had sent, this one included. The terminal remembers only its
+   * latest 16 outcomes, so an `NF` to LAST means "never ran" only while fewer
+   * than 16 frames have gone out since.
+   */
+  termSeq?: number;
+  /** The terminal operation number of `vref`'s VOID frame (see termSeq). */
+  vtermSeq?: number;
 }
 
 export type LedgerChange = Partial<LedgerRecord> & { id: string };
@@ -98,7 +110,16 @@ export function changeLine(change: LedgerChange | LedgerRecord): string {
   return JSON.stringify(change, (_key, value: unknown) => (value === undefined ? null : value)) + '\n';
 }
 
-export type ParsedLine = { kind: 'change'; change: LedgerChange } | { kind: 'header' } | { kind: 'invalid' };
+export type ParsedLine = { kind: 'change'; change: LedgerChange } | { kind: 'header'; termSeq: number } | { kind: 'invalid' };
+
+/**
+ * The file's first line. A compacted file carries the terminal operation
+ * number reached so far, which the payments it dropped (past retention) can
+ * no longer tell.
+ */
+export function headerLine(termSeq: number): string {
+  return `${JSON.stringify(termSeq > 0 ? { v: LEDGER_VERSION, termSeq } : { v: LEDGER_VERSION })}\n`;
+}
 
 /** Reads one line (without its newline). */
 export function parseLine(line: string): ParsedLine {
@@ -110,7 +131,9 @@ export function parseLine(line: string): ParsedLine {
   }
   if (typeof parsed !== 'object' || parsed === null) return { kind: 'invalid' };
   if (typeof (parsed as { id?: unknown }).id === 'string') return { kind: 'change', change: parsed as LedgerChange };
-  return (parsed as { v?: unknown }).v === LEDGER_VERSION ? { kind: 'header' } : { kind: 'invalid' };
+  const header = parsed as { v?: unknown; termSeq?: unknown };
+  if (header.v !== LEDGER_VERSION) return { kind: 'invalid' };
+  return { kind: 'header', termSeq: typeof header.termSeq === 'number' && Number.isSafeInteger(header.termSeq) ? header.termSeq : 0 };
 }
 
 /** Merges one change into a payment's record: null clears a field, refs and VOID refs accumulate. */

@@ -27,15 +27,16 @@
  * fsync, rename, fsync of the directory: the old file stays whole until the
  * new one is).
  */
-import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
+import { open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { OtcdError } from '../../drivers/errors.js';
 import { IdIndex } from './id-index.js';
 import { compactLedgerFile } from './ledger-compaction.js';
+import { openLedgerFile, prepareStateDir } from './ledger-modes.js';
 import { changesOf, readLines } from './ledger-lines.js';
 import {
-  LEDGER_FILE, LEDGER_VERSION, changeLine, isDone, isFinal, mayChangeAfterDone, mergeChange, parseLine, type LedgerChange, type LedgerRecord,
+  LEDGER_FILE, changeLine, headerLine, isDone, isFinal, mayChangeAfterDone, mergeChange, parseLine, type LedgerChange, type LedgerRecord,
 } from './ledger-record.js';
 
 export { LEDGER_FILE, replayLedger, type LedgerChange, type LedgerRecord } from './ledger-record.js';
@@ -75,6 +76,10 @@ export class Ledger {
   private fileBytes = 0;
   private bytesWritten = 0;
   private skippedLines = 0;
+  /** The highest terminal operation number (LedgerRecord.termSeq) the file holds. */
+  private termSeq = 0;
+  /** Payments in state `unknown` (few: each needs a person or a LAST answer), id -> created. */
+  private readonly unknowns = new Map<string, number>();
   readonly path: string;
 
   constructor(private readonly opts: LedgerOptions) {
@@ -84,7 +89,7 @@ export class Ledger {
 
   /** Reads the ledger (creating the state directory and file if needed), compacting it first when it needs it. */
   async open(): Promise<void> {
-    await mkdir(this.opts.stateDir, { recursive: true, mode: 0o750 });
+    await prepareStateDir(this.opts.stateDir, this.opts.logger);
     const replay = await this.replay();
     this.skippedLines = replay.skipped;
     if (replay.skipped > 0) {
@@ -103,8 +108,8 @@ export class Ledger {
       await this.compactNow();
       if (replay.changedAfterDone) await this.replay(); // the compacted file has each payment whole
     } else {
-      this.handle = await open(this.path, 'a', 0o640);
-      if (replay.bytes === 0) await this.handle.write(`${JSON.stringify({ v: LEDGER_VERSION })}\n`);
+      this.handle = await openLedgerFile(this.path, 'a');
+      if (replay.bytes === 0) await this.handle.write(headerLine(this.termSeq));
       this.compactedBytes = this.fileBytes = (await this.handle.stat()).size;
     }
   }
@@ -141,6 +146,23 @@ export class Ledger {
     return found.then((record) => this.peek(id) ?? record, (err: unknown) => {
       throw new LedgerError('STORAGE_ERROR', `cannot read the payment ledger ${this.path}: ${(err as Error).message}`, { cause: err });
     });
+  }
+
+  /** Number for the next AUTH or VOID frame (LedgerRecord.termSeq); durable once a change carrying it is. */
+  nextTerminalSeq(): number {
+    return ++this.termSeq;
+  }
+
+  /** The terminal operation number of the latest frame otcd recorded. */
+  get terminalSeq(): number {
+    return this.termSeq;
+  }
+
+  /** Payments whose outcome is `unknown` (kept as long as the ledger keeps them), and the oldest of them. */
+  unresolved(): { count: number; oldest?: { id: string; created: number } } {
+    let oldest: { id: string; created: number } | undefined;
+    for (const [id, created] of this.unknowns) if (oldest === undefined || created < oldest.created) oldest = { id, created };
+    return { count: this.unknowns.size, ...(oldest ? { oldest } : {}) };
   }
 
   get stats(): { bytesWritten: number; skippedLines: number; payments: number; inMemory: number; indexBytes: number } {
@@ -225,17 +247,18 @@ export class Ledger {
 
   private async compactNow(): Promise<void> {
     const tmp = `${this.path}.tmp`;
-    const policy = { now: this.opts.wallNow(), retentionMs: this.opts.retentionMs, maxPayments: this.opts.maxPayments };
+    const policy = { now: this.opts.wallNow(), retentionMs: this.opts.retentionMs, maxPayments: this.opts.maxPayments, termSeq: this.termSeq };
     const result = await compactLedgerFile(this.path, tmp, this.index, policy);
     await this.handle?.close();
     this.handle = undefined;
     await rename(tmp, this.path);
     await syncDirectory(this.opts.stateDir);
-    this.handle = await open(this.path, 'a', 0o640);
+    this.handle = await openLedgerFile(this.path, 'a');
     this.index = result.index;
     this.doneCount = result.done;
     // A recent payment the compaction dropped (past retention, beyond the bound) is gone.
     for (const id of this.recent.keys()) if (!this.index.mayHave(id)) this.recent.delete(id);
+    for (const id of this.unknowns.keys()) if (!this.index.mayHave(id)) this.unknowns.delete(id);
     this.bytesWritten += result.bytes;
     this.compactedBytes = this.fileBytes = result.bytes;
     this.appendedSinceCompaction = 0;
@@ -249,6 +272,8 @@ export class Ledger {
     this.live.clear();
     this.recent.clear();
     this.unindexed.clear();
+    this.unknowns.clear();
+    this.termSeq = 0;
     this.index = new IdIndex(this.opts.maxPayments);
     this.doneCount = 0;
     const now = this.opts.wallNow();
@@ -262,6 +287,7 @@ export class Ledger {
         bytes = line.offset + line.bytes.length + (line.complete ? 1 : 0);
         const parsed = line.complete ? parseLine(line.bytes.toString('utf8')) : { kind: 'invalid' as const };
         if (parsed.kind === 'invalid') skipped++;
+        if (parsed.kind === 'header') this.termSeq = Math.max(this.termSeq, parsed.termSeq);
         if (parsed.kind !== 'change') continue;
         lines++;
         const { change } = parsed;
@@ -278,6 +304,7 @@ export class Ledger {
           this.index.add(change.id, line.offset);
         }
         const merged = mergeChange(previous, change);
+        this.noteTerminalUse(merged);
         if (isDone(merged)) {
           this.live.delete(change.id);
           this.doneCount++;
@@ -321,6 +348,7 @@ export class Ledger {
   private merge(change: LedgerChange): LedgerRecord {
     const previous = this.peek(change.id);
     const merged = mergeChange(previous, change);
+    this.noteTerminalUse(merged);
     if (previous === undefined) this.unindexed.add(change.id);
     if (isDone(merged)) {
       if (previous === undefined || !isDone(previous)) this.doneCount++;
@@ -332,6 +360,14 @@ export class Ledger {
       this.live.set(change.id, merged);
     }
     return merged;
+  }
+
+  /** Keeps the terminal operation number and the set of unknown payments up to date with a merged record. */
+  private noteTerminalUse(record: LedgerRecord): void {
+    if (typeof record.termSeq === 'number') this.termSeq = Math.max(this.termSeq, record.termSeq);
+    if (typeof record.vtermSeq === 'number') this.termSeq = Math.max(this.termSeq, record.vtermSeq);
+    if (record.st === 'unknown') this.unknowns.set(record.id, record.created);
+    else this.unknowns.delete(record.id);
   }
 
   /** Keeps a done payment among the recent ones, dropping the oldest beyond RECENT_DONE_IN_MEMORY. */

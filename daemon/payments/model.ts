@@ -39,6 +39,16 @@ export function isVoidPending(v: VoidView | undefined): boolean {
   return v !== undefined && (v.state === 'voiding' || (v.state === 'unknown' && VOID_ASKING_CODES.includes(v.code ?? '')));
 }
 
+/**
+ * Whether a view or event ends a client's follow of the payment: a final
+ * state, unless it is an `unknown` one the daemon is still resolving (then
+ * its resolution follows as one more event), or a void of it still runs or
+ * waits for LAST (then the void's end follows).
+ */
+export function followEnds(message: { state: PaymentState; resolving?: boolean; void?: VoidView }): boolean {
+  return isFinalState(message.state) && message.resolving !== true && !isVoidPending(message.void);
+}
+
 /** What a `pay` asks for; its fields are the payment's identity for idempotency. */
 export interface PayParams {
   intentId: string;
@@ -62,8 +72,13 @@ export interface OutcomeDetails {
   voidedAt?: string;
   /** The client's reason for the void, as given. */
   voidReason?: string;
-  /** An outcome otcd learned later with LAST (after `unknown`), and when (ISO). */
-  resolved?: true;
+  /** An `unknown` payment the daemon still asks the terminal about (LAST): its resolution may follow. */
+  resolving?: boolean;
+  /**
+   * The outcome of an `unknown` payment, or of a void whose outcome was
+   * unknown, learned later from the terminal; when (ISO).
+   */
+  resolved?: boolean;
   resolvedAt?: string;
 }
 
@@ -102,7 +117,9 @@ export interface Subscription {
 /** Codes of the intent protocol's `error` message. */
 export type IntentErrorCode =
   | 'BAD_REQUEST' | 'LINE_TOO_LONG' | 'UNKNOWN_OP' | 'BUSY' | 'CONFLICT'
-  | 'NOT_FOUND' | 'NOT_VOIDABLE' | 'SHUTTING_DOWN' | 'INTERNAL';
+  | 'NOT_FOUND' | 'NOT_VOIDABLE' | 'SHUTTING_DOWN' | 'INTERNAL'
+  // terminal.ping (daemon/intents/terminal-ping.ts)
+  | 'TERMINAL_UNAVAILABLE' | 'TERMINAL_NOT_ANSWERING' | 'TERMINAL_REJECTED';
 
 export class IntentError extends OtcdError {
   declare readonly code: IntentErrorCode;
@@ -115,7 +132,10 @@ export interface HealthView {
   version: string;
   uptimeS: number;
   terminal: {
-    link: 'up' | 'down';
+    /** `not_answering`: the port is open but the terminal answers nothing. */
+    link: 'up' | 'down' | 'not_answering';
+    /** What to check, for a link that is not up. */
+    hint?: string;
     address: string;
     terminalId?: string;
     lastPong?: string;
@@ -127,6 +147,8 @@ export interface HealthView {
     lastError?: { code: string; message: string; at: string };
   };
   keys: { ready: number };
+  /** Payments whose outcome is `unknown`: reconcile them before charging their customers again. */
+  unresolved: { count: number; oldest?: { intentId: string; at: string } };
   payment?: { intentId: string; state: PaymentState; attempt: number; deadline?: string };
 }
 

@@ -1,21 +1,11 @@
 /**
- * One payment from `accepted` to a final state: the 180-second policy.
+ * One payment from `accepted` to a final state: carries out the 180-second
+ * rule that window-policy.ts decides (when an AUTH may start, when CNCL
+ * goes, when a lost window becomes a fresh inquiry and when `expired`).
  *
- * The provider declines an approval that reaches it more than `window` after
- * the OTC inquiry was *sent*, so each attempt counts its window from the
- * moment before the request goes out (terminal-protocol.md section 7):
- *
- *   inquiry sent          sendBy                cancelAt      deadline
- *   |---------------------|---------------------|-------------|
- *   AUTH may start        no new AUTH           CNCL if not   window over
- *   (window - sendMargin)                       yet SENT
- *
- * An attempt whose window is lost, and whose card data the terminal confirms
- * never went upstream (RSLT CN/BY/NF), is followed by a fresh inquiry (new key
- * pair, new OTC, new ref, new window), up to `maxInquiries` and within the
- * overall payment limit; otherwise the payment ends `expired`. Whenever the
- * terminal may hold the card data and cannot tell us what it did, the payment
- * ends `unknown` (never approved or declined) and is reconciled with LAST.
+ * Whenever the terminal may hold the card data and cannot tell us what it
+ * did, the payment ends `unknown` (never approved or declined) and is
+ * reconciled with LAST.
  *
  * Track 2 lives only between decryption and the AUTH frame being handed to
  * the driver; it is zeroed in a `finally` whatever happens.
@@ -23,25 +13,24 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../../drivers/clock.js';
-import { isOtcdError } from '../../drivers/errors.js';
+import { errorSummary, isOtcdError } from '../../drivers/errors.js';
 import type { LedgerChange, LedgerRecord } from './ledger.js';
 import { meaningOfResult, type ResultMeaning } from './outcome.js';
-import type { KeySourcePort, ProviderPort, TerminalAnswer, TerminalPort, TerminalResult } from './ports.js';
+import { afterLostWindow, cancelAnswerBy, mayStartAuth, mustCancel, openWindow, type Window, type WindowRules } from './window-policy.js';
+import type { KeySourcePort, ProviderPort, TerminalAnswer, TerminalPort, TerminalReadinessPort, TerminalResult } from './ports.js';
 
-export interface PaymentPolicy {
-  windowMs: number;
-  sendMarginMs: number;
-  cancelMarginMs: number;
-  maxInquiries: number;
-  paymentLimitMs: number;
+export interface PaymentPolicy extends WindowRules {
   /** After SENT, how long to wait for RSLT before asking LAST. */
   resultTimeoutMs: number;
   /** How long the terminal has to answer a CNCL or LAST. */
   answerTimeoutMs: number;
+  /** How long a payment waits for a terminal that is down or not answering before it inquires nothing and fails. */
+  terminalWaitMs: number;
 }
 
 export interface RunDeps {
   terminal: TerminalPort;
+  terminalHealth: TerminalReadinessPort;
   provider: ProviderPort;
   keys: KeySourcePort;
   clock: Clock;
@@ -79,7 +68,7 @@ export class PaymentRun {
    * Milestones of the latest attempt in monotonic ms from the moment the pay
    * was taken: a technician's (and the benchmark's) view of where time goes.
    */
-  readonly timing: { inquirySent?: number; inquiryAnswered?: number; authWritten?: number; authAcked?: number } = {};
+  readonly timing: { terminalChecked?: number; inquirySent?: number; inquiryAnswered?: number; authWritten?: number; authAcked?: number } = {};
   private readonly takenAt: number;
   private readonly log: Logger;
 
@@ -119,8 +108,7 @@ export class PaymentRun {
         await this.deps.record(end.change, { durable: true });
         return;
       }
-      const timeLeft = this.limitAt - clock.now();
-      if (attempt >= policy.maxInquiries || timeLeft < policy.windowMs) {
+      if (afterLostWindow(policy, { attempt, now: clock.now(), limitAt: this.limitAt }) === 'expire') {
         this.log.warn({ attempt, why: end.why }, 'payment expired: the provider window was lost and no inquiry is left');
         await this.deps.record({
           st: 'expired', code: 'WINDOW_EXPIRED',
@@ -135,23 +123,34 @@ export class PaymentRun {
   private async attempt(attempt: number): Promise<AttemptEnd> {
     const { clock, policy, provider, keys } = this.deps;
     if (this.cancelRequested) return this.cancelled();
+    // An OTC inquired for a terminal that is not there is the customer's authorization
+    // used up for nothing: make sure the terminal answers first.
+    if (!(await this.deps.terminalHealth.waitAnswering(policy.terminalWaitMs, this.abort.signal))) {
+      if (this.cancelRequested) return this.cancelled();
+      this.log.warn({ attempt }, 'the terminal is down or not answering; ending the payment without inquiring the OTC');
+      return {
+        kind: 'final',
+        change: {
+          st: 'failed', code: 'TERMINAL_UNAVAILABLE',
+          message: `the card terminal is not connected or not answering (waited ${Math.round(policy.terminalWaitMs / 1000)} s); nothing was inquired or charged. Check its cable and power (otcctl status)`,
+        },
+      };
+    }
+    this.mark('terminalChecked');
 
     const keyPair = await keys.take();
     let track2: Buffer | undefined;
     try {
-      // The window starts before the request leaves: the earliest the provider can have started its clock.
-      const windowStart = clock.now();
-      const deadline = windowStart + policy.windowMs;
-      const sendBy = deadline - policy.sendMarginMs;
+      const window = openWindow(policy, clock.now());
       await this.deps.record({
-        st: 'inquiring', attempt, deadline: this.wallAt(deadline),
+        st: 'inquiring', attempt, deadline: this.wallAt(window.deadline),
         ref: undefined, acked: undefined, sent: undefined,
       });
       let encOtc: string;
       this.mark('inquirySent');
       try {
         ({ encOtc } = await provider.inquire(this.request.authorizationId, keyPair.publicKeyBase64, {
-          deadline: sendBy, signal: this.abort.signal,
+          deadline: window.sendBy, signal: this.abort.signal,
         }));
       } catch (err) {
         if (this.cancelRequested) return this.cancelled();
@@ -172,15 +171,15 @@ export class PaymentRun {
       keyPair.destroy();
 
       if (this.cancelRequested) return this.cancelled();
-      if (clock.now() > sendBy) return { kind: 'window-lost', why: 'the inquiry answered too late to start the AUTH' };
-      if (!(await this.waitForLink(sendBy))) {
+      if (!mayStartAuth(window, clock.now())) return { kind: 'window-lost', why: 'the inquiry answered too late to start the AUTH' };
+      if (!(await this.waitForLink(window.sendBy))) {
         if (this.cancelRequested) return this.cancelled();
         return {
           kind: 'final',
           change: { st: 'failed', code: 'TERMINAL_UNAVAILABLE', message: 'the card terminal is not connected; nothing was charged. Check its cable and power' },
         };
       }
-      return await this.deliver(attempt, track2, deadline);
+      return await this.deliver(attempt, track2, window);
     } finally {
       keyPair.destroy();
       track2?.fill(0);
@@ -188,8 +187,8 @@ export class PaymentRun {
   }
 
   /** Sends the AUTH and follows it to an end. */
-  private async deliver(attempt: number, track2: Buffer, deadline: number): Promise<AttemptEnd> {
-    const { terminal, policy } = this.deps;
+  private async deliver(attempt: number, track2: Buffer, window: Window): Promise<AttemptEnd> {
+    const { terminal } = this.deps;
     const ref = newRef();
     const watch = new RefWatch(terminal, ref);
     try {
@@ -208,11 +207,11 @@ export class PaymentRun {
       } catch (err) {
         track2.fill(0);
         this.log.warn({ ref, err: errorSummary(err) }, 'the terminal did not acknowledge the AUTH; asking LAST when the link is back');
-        return await this.resolveUnacknowledged(ref, watch, deadline);
+        return await this.resolveUnacknowledged(ref, watch, window);
       }
       track2.fill(0);
       await this.deps.record({ st: 'processing', acked: true });
-      return await this.follow(ref, watch, deadline - policy.cancelMarginMs, deadline);
+      return await this.follow(ref, watch, window);
     } finally {
       watch.close();
     }
@@ -222,20 +221,18 @@ export class PaymentRun {
    * The terminal holds the AUTH. Waits for SENT and RSLT; sends CNCL when the
    * window is about to close (or the client cancels) before SENT.
    */
-  private async follow(ref: string, watch: RefWatch, cancelAt: number, deadline: number): Promise<AttemptEnd> {
+  private async follow(ref: string, watch: RefWatch, window: Window): Promise<AttemptEnd> {
     const { clock, policy, terminal } = this.deps;
     let sent = false;
     let progressSeen = false;
     let cancelSent = false;
     let lastAsked = false;
-    let waitUntil = cancelAt;
+    let waitUntil = window.cancelAt;
 
     for (;;) {
-      if (!sent && !cancelSent && (this.cancelRequested || clock.now() >= cancelAt)) {
+      if (mustCancel(window, clock.now(), { sent, cancelSent, clientCancel: this.cancelRequested })) {
         cancelSent = true;
-        // The CNCL's answer normally comes within the terminal's answer time; past the
-        // window's end nothing it does can still be in time.
-        waitUntil = Math.max(deadline, clock.now() + policy.answerTimeoutMs);
+        waitUntil = cancelAnswerBy(window, clock.now(), policy.answerTimeoutMs);
         this.log.info({ ref, reason: this.cancelRequested ? 'client' : 'window' }, 'sending CNCL: the card data has not gone upstream yet');
         terminal.cancel(ref).then((answer) => watch.push(answer), (err: unknown) => {
           this.log.warn({ ref, err: errorSummary(err) }, 'CNCL got no answer');
@@ -276,16 +273,16 @@ export class PaymentRun {
   }
 
   /** The AUTH may or may not have reached the terminal: find out with LAST. */
-  private async resolveUnacknowledged(ref: string, watch: RefWatch, deadline: number): Promise<AttemptEnd> {
-    const { clock, policy } = this.deps;
-    const giveUpAt = deadline;
+  private async resolveUnacknowledged(ref: string, watch: RefWatch, window: Window): Promise<AttemptEnd> {
+    const { clock } = this.deps;
+    const giveUpAt = window.deadline;
     for (;;) {
       const early = watch.take();
       if (early) {
         if (early.kind === 'progress') {
           await this.deps.record({ st: 'processing', acked: true });
           watch.push(early);
-          return this.follow(ref, watch, deadline - policy.cancelMarginMs, deadline);
+          return this.follow(ref, watch, window);
         }
         return this.endOfResult(early, false) ?? { kind: 'window-lost', why: 'the terminal did not take the AUTH' };
       }
@@ -458,8 +455,3 @@ function providerFailure(err: unknown): Omit<LedgerChange, 'id'> {
   return { st: 'failed', code: 'PROVIDER_ERROR', message: 'the OTC inquiry failed unexpectedly; nothing was charged' };
 }
 
-/** The code and message of an error, never its stack or fields (they could carry anything). */
-export function errorSummary(err: unknown): { code?: string; message: string } {
-  if (isOtcdError(err)) return { code: err.code, message: err.message };
-  return { message: err instanceof Error ? err.message : String(err) };
-}

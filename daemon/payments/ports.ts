@@ -33,6 +33,12 @@ export interface TerminalPort {
   off(event: string, listener: (...args: never[]) => void): unknown;
 }
 
+/** Whether the terminal is there and answering (daemon/terminal/health.ts). */
+export interface TerminalReadinessPort {
+  /** True once the terminal is up and answering; false after `withinMs` or when `signal` aborts. */
+  waitAnswering(withinMs: number, signal?: AbortSignal): Promise<boolean>;
+}
+
 export interface OtcKeyPairPort {
   readonly publicKeyBase64: string;
   decryptTrack2(encOtcBase64: string): Buffer;

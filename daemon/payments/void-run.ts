@@ -21,7 +21,8 @@ import type { Clock, Timer } from '../../drivers/clock.js';
 import type { LedgerChange, LedgerRecord } from './ledger.js';
 import { VOID_ASKING_CODES } from './model.js';
 import { meaningOfVoidResult, RESULT_CODE, type VoidMeaning } from './outcome.js';
-import { RefWatch, errorSummary, newRef } from './payment-run.js';
+import { errorSummary } from '../../drivers/errors.js';
+import { RefWatch, newRef } from './payment-run.js';
 import type { TerminalAnswer, TerminalPort } from './ports.js';
 
 export interface VoidPolicy {
@@ -96,9 +97,11 @@ export function voidNoAnswer(code: string, acked: boolean): Change {
 /**
  * Asks LAST about a LAST-pending void. Resolves with the change that ends
  * it, or undefined while the terminal still runs it. Throws when the
- * terminal does not answer (ask again later).
+ * terminal does not answer (ask again later). `remembered`: fewer VOID and
+ * AUTH frames than the terminal's outcome memory have gone out since this
+ * VOID's, so an NF means it never ran.
  */
-export async function askVoidOutcome(terminal: TerminalPort, record: LedgerRecord, wallNow: () => number): Promise<Change | undefined> {
+export async function askVoidOutcome(terminal: TerminalPort, record: LedgerRecord, wallNow: () => number, remembered: boolean): Promise<Change | undefined> {
   if (record.vref === undefined) {
     return refused(VOID_NOT_RECEIVED, 'otcd stopped before the VOID was sent; nothing was reversed: void again');
   }
@@ -107,10 +110,10 @@ export async function askVoidOutcome(terminal: TerminalPort, record: LedgerRecor
   const now = wallNow();
   if (answer.code === RESULT_CODE.notFound) {
     // LAST's NF: the terminal does not know the VOID's ref.
-    if (record.vacked === true) {
+    if (!remembered) {
       return {
         ...VOID_CLEARED, vst: 'unknown', vcode: VOID_FORGOTTEN, vresolvedAt: now,
-        vmsg: 'the terminal took the VOID but no longer remembers it; void again to settle it (the terminal answers AV if it went through)',
+        vmsg: 'the terminal no longer remembers the VOID; void again to settle it (the terminal answers AV if it went through)',
       };
     }
     return { ...refused(VOID_NOT_RECEIVED, 'the VOID never reached the terminal; nothing was reversed: void again'), vresolvedAt: now };

@@ -132,9 +132,9 @@ export class OtcClient {
     // before READY; a client certificate and key are also parsed and matched now,
     // so a broken pair does too.
     this.tls = {
-      ...(opts.caFile !== undefined ? { ca: readPem(opts.caFile, 'caFile') } : {}),
-      ...(opts.clientCertFile !== undefined ? { cert: readPem(opts.clientCertFile, 'clientCertFile') } : {}),
-      ...(opts.clientKeyFile !== undefined ? { key: readPem(opts.clientKeyFile, 'clientKeyFile') } : {}),
+      ...(opts.caFile !== undefined ? { ca: readPem(opts.caFile, 'provider.ca_file') } : {}),
+      ...(opts.clientCertFile !== undefined ? { cert: readPem(opts.clientCertFile, 'provider.client_cert_file') } : {}),
+      ...(opts.clientKeyFile !== undefined ? { key: readPem(opts.clientKeyFile, 'provider.client_key_file') } : {}),
     };
     if (this.tls.cert !== undefined || this.tls.key !== undefined) checkClientPair(this.tls.cert, this.tls.key);
     this.proxy = opts.proxy;
@@ -341,11 +341,12 @@ function checkRequestField(field: keyof typeof REQUEST_MAX_BYTES, value: string)
   }
 }
 
-function readPem(path: string, option: string): Buffer {
+/** `key` is the TOML key that names the file, so the message says what to fix. */
+function readPem(path: string, key: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
-    throw new OtcdError('PROVIDER_CONFIG', `Cannot read the provider ${option} ${path}: ${(e as Error).message}`);
+    throw new OtcdError('PROVIDER_CONFIG', `${key} ${path} cannot be read: ${(e as Error).message}`);
   }
 }
 

@@ -323,10 +323,10 @@ export class Terminal extends EventEmitter<TerminalEvents> {
       // ENOENT while a link is missing is "still down", not news.
       if (!this.downReported) {
         this.downReported = true;
-        this.log.warn({ err: reason }, 'terminal port not open');
+        this.log.warn({ reason }, 'terminal port not open');
         this.emit('down', reason);
       } else {
-        this.log.debug({ err: reason }, 'terminal port still not open');
+        this.log.debug({ reason }, 'terminal port still not open');
       }
       this.scheduleOpen();
       return;

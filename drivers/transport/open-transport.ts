@@ -8,10 +8,12 @@ import type { ByteTransport } from './transport.js';
 import { SerialTransport } from './serial.js';
 import { TcpTransport } from './tcp.js';
 import { TransportError } from './errors.js';
+import { isTcpAddress } from './address.js';
 
 export type { ByteTransport } from './transport.js';
 export { TransportError } from './errors.js';
 export { BAUD_RATES, DEFAULT_BAUD_RATE } from './serial.js';
+export { linkHint, silenceHint } from './link-hint.js';
 
 export interface OpenTransportOptions {
   baudRate?: number;
@@ -19,11 +21,10 @@ export interface OpenTransportOptions {
   timeoutMs?: number;
 }
 
-const TCP_PREFIX = 'tcp://';
 const PORT_MAX = 65535;
 
 export function openTransport(address: string, opts: OpenTransportOptions = {}): Promise<ByteTransport> {
-  if (address.startsWith(TCP_PREFIX)) {
+  if (isTcpAddress(address)) {
     let url: URL;
     try {
       url = new URL(address);

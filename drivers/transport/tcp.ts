@@ -41,9 +41,9 @@ export class TcpTransport extends TransportBase implements ByteTransport {
       const fail = (err: Error): void => {
         timer.cancel();
         socket.destroy();
-        reject(new TransportError('OPEN_FAILED', `cannot connect to ${address}: ${err.message}`, { cause: err }));
+        reject(TransportError.fromConnect(address, err));
       };
-      const timer = clock.setTimeout(() => fail(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+      const timer = clock.setTimeout(() => fail(Object.assign(new Error(`no connection within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
       socket.once('error', fail);
       socket.once('connect', () => {
         timer.cancel();

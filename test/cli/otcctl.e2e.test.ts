@@ -188,7 +188,8 @@ describe('otcctl with a running otcd', () => {
       expect(r.stdout).toBe('');
       const ledger = await runCtl(['payments', '--state-dir', stack.stateDir], { asNobody: true });
       expect(ledger.code).toBe(3);
-      expect(ledger.stderr).toContain(`permission denied on ${join(stack.stateDir, 'ledger.jsonl')}: add your user to group otcd`);
+      // the stack's state directory is root's (group root, 0750): the message names that group
+      expect(ledger.stderr).toBe(`otcctl: permission denied on ${join(stack.stateDir, 'ledger.jsonl')}: you (nobody) are not in group root, which may read otcd's state directory ${stack.stateDir}: sudo usermod -aG root nobody, then log in again\n`);
     } finally {
       await chmod(stack.dir, 0o700);
     }

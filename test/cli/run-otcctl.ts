@@ -13,6 +13,8 @@ export interface CtlOptions {
   env?: NodeJS.ProcessEnv;
   /** Run as this unprivileged user (tests run as root, which bypasses file permissions). */
   asNobody?: boolean;
+  /** Run as user nobody with this primary group and these supplementary groups (numeric gids). */
+  asNobodyIn?: { gid: number; groups?: number[] };
   /** Called with stdout so far on every chunk (e.g. to send a signal at the right moment). */
   onStdout?: (soFar: string, child: ChildProcess) => void;
   /** The same for stderr. */
@@ -29,9 +31,12 @@ function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 
 export function runCtl(args: string[], opts: CtlOptions = {}): Promise<CtlResult> {
   if (!existsSync(OTCCTL)) throw new Error(`${OTCCTL} is missing: run npm run build first`);
-  const [cmd, argv] = opts.asNobody
-    ? ['setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, OTCCTL, ...args]]
-    : [process.execPath, [OTCCTL, ...args]];
+  const groups = opts.asNobodyIn?.groups ?? [];
+  const [cmd, argv] = opts.asNobodyIn
+    ? ['setpriv', ['--reuid=nobody', `--regid=${opts.asNobodyIn.gid}`, groups.length > 0 ? `--groups=${groups.join(',')}` : '--clear-groups', process.execPath, OTCCTL, ...args]]
+    : opts.asNobody
+      ? ['setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, OTCCTL, ...args]]
+      : [process.execPath, [OTCCTL, ...args]];
   const child = spawn(cmd, argv, { env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

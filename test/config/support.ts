@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from '@jest/globals';
@@ -12,6 +12,23 @@ export class ConfigDir {
   /** Writes `text` to a new file and returns its path. */
   write(text: string): string {
     const file = join(this.dir, `otcd-${++this.n}.toml`);
+    writeFileSync(file, text);
+    return file;
+  }
+
+  /** A copy of `file` in a directory of its own (so it has its own drop-in directory); returns the copy's path. */
+  copy(file: string): string {
+    const home = join(this.dir, `main-${++this.n}`);
+    mkdirSync(home);
+    const to = join(home, 'otcd.toml');
+    copyFileSync(file, to);
+    return to;
+  }
+
+  /** Writes drop-in `name` of `mainFile` (in mainFile.d/) and returns its path. */
+  dropIn(mainFile: string, name: string, text: string): string {
+    mkdirSync(`${mainFile}.d`, { recursive: true });
+    const file = join(`${mainFile}.d`, name);
     writeFileSync(file, text);
     return file;
   }

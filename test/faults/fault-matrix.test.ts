@@ -251,15 +251,24 @@ describe('terminal faults (simulator on a real pty)', () => {
     // A payment while the line is out: nothing can reach the terminal.
     const outId = intentId('while-unplugged');
     const { final: whileOut } = await fs.pay(outId, 60100, undefined, fs.client, 40_000);
+    // A second connection follows the unknown payment (get with follow) until it is resolved.
+    const follower = await fs.stack.connect();
+    const followed = await follower.request({ op: 'get', intentId: id, follow: true });
     await sleep(Math.max(0, 30_000 - (performance.now() - unpluggedAt)));
     await fs.pty.replug();
     await fs.waitForLink(fs.client, 20_000);
-    // Reconciliation (LAST when the link is up) turns the unknown payment into the terminal's real outcome.
-    let reconciled = '';
-    for (const until = Date.now() + 15_000; Date.now() < until; await sleep(200)) {
-      reconciled = await fs.ledgerState(id);
-      if (!reconciled.startsWith('unknown')) break;
-    }
+    // Reconciliation (LAST when the link is up) turns the unknown payment into the terminal's real outcome,
+    // and both connections following it hear the resolution.
+    const isResolution = (m: DaemonMessage): boolean => m.type === 'event' && m.intentId === id && m.resolved === true;
+    const [resolution, followerHeard] = await Promise.all([fs.client.next(isResolution, 30_000), follower.next(isResolution, 30_000)]);
+    follower.close();
+    expect(final).toMatchObject({ state: 'unknown', resolving: true });
+    expect(followed.intent).toMatchObject({ state: 'unknown', resolving: true });
+    expect(resolution).toMatchObject({ resolved: true });
+    expect(['approved', 'failed']).toContain(resolution.state);
+    expect(Number.isNaN(Date.parse(String(resolution.resolvedAt)))).toBe(false);
+    expect(followerHeard).toEqual(resolution);
+    const reconciled = await fs.ledgerState(id);
     const seen = await observe(fs, id, 60000, final, next(),
       `final heard ${heardAfterMs} ms after unplug; pay while out: ${describeFinal(whileOut)}; ledger after replug ${reconciled}`);
     seen.ledger = reconciled;

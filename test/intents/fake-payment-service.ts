@@ -93,6 +93,7 @@ export class FakePaymentService implements PaymentService {
       terminal: { link: 'up', address: '/dev/ttyFAKE', counters: {} },
       provider: { baseUrl: 'https://127.0.0.1:1' },
       keys: { ready: 2 },
+      unresolved: { count: 0 },
     };
   }
 

@@ -4,7 +4,8 @@
  * what the ledger says after a restart.
  */
 import { afterEach, describe, expect, test } from '@jest/globals';
-import type { Ledger, LedgerRecord } from '../../daemon/payments/ledger.js';
+import { pino } from 'pino';
+import { Ledger, type LedgerRecord } from '../../daemon/payments/ledger.js';
 import { hashAuthorization } from '../../daemon/payments/engine.js';
 import { makeHarness, MASKED_PAN, PAY, states, type Harness } from './harness.js';
 
@@ -86,11 +87,12 @@ describe('pay, get, cancel', () => {
     const b: typeof h.events = [];
     await h.engine.get(PAY.intentId, h.listen(b));
     await h.drain();
+    expect(states(a)).toEqual(['inquiring']);
     sub.unsubscribe();
     h.provider.last.answer();
     await h.drain();
     expect(states(a)).toEqual(['inquiring']);
-    expect(states(b)).toEqual(['delivering', 'processing']);
+    expect(states(b)).toEqual(['inquiring', 'delivering', 'processing']);
   });
 
   test('SHUTTING_DOWN for a new payment after shutdown(); an inquiring payment is stopped', async () => {
@@ -206,5 +208,101 @@ describe('recover()', () => {
     await h.at(123_000);
     expect(h.terminal.log).toEqual(['LAST ref-u', 'LAST ref-u']);
     expect(h.record('u')).toMatchObject({ st: 'declined', code: '51', reconcile: false });
+  });
+
+  describe('resolving unknown payments (intent-protocol.md, after the states table)', () => {
+    test('a follower (get with follow) of an unknown payment receives its resolution, once, with resolved and resolvedAt', async () => {
+      h = await makeHarness({ prepare: seed(stored('u', { st: 'unknown', reconcile: true, ref: 'ref-u', termSeq: 1, code: 'NO_OUTCOME', message: 'x' })) });
+      h.terminal.isUp = false;
+      h.terminal.onLast = (r, t) => t.result(r, '00', { approvalNo: '77', maskedPan: MASKED_PAN });
+      await h.engine.recover();
+      const followed: typeof h.events = [];
+      const sub = await h.engine.get('u', h.listen(followed));
+      expect(sub.view).toMatchObject({ state: 'unknown', resolving: true });
+      expect(sub.view).not.toHaveProperty('resolved');
+      expect(h.engine.health().unresolved).toEqual({ count: 1, oldest: { intentId: 'u', at: new Date(T0).toISOString() } });
+      h.terminal.comeUp();
+      await h.at(0);
+      expect(followed).toHaveLength(1);
+      expect(followed[0]).toMatchObject({ type: 'event', intentId: 'u', state: 'approved', approvalNo: '77', maskedPan: MASKED_PAN, resolved: true });
+      expect(followed[0]).not.toHaveProperty('resolving');
+      expect(followed[0]).not.toHaveProperty('code');
+      expect(Date.parse(String(followed[0].resolvedAt))).toBe(h.clock.wallNow());
+      expect(h.record('u')).toMatchObject({ st: 'approved', resolved: true, reconcile: false });
+      expect(h.engine.health().unresolved).toEqual({ count: 0 });
+      // Resolved for good: never asked again, its view says so, and a later follow ends at once.
+      await h.at(120_000);
+      expect(h.terminal.log).toEqual(['LAST ref-u']);
+      const later: typeof h.events = [];
+      const again = await h.engine.get('u', h.listen(later));
+      expect(again.view).toMatchObject({ state: 'approved', resolved: true });
+      expect(followed).toHaveLength(1);
+    });
+
+    test('NF while the terminal still remembers the ref (fewer than 16 frames since): resolved failed NOT_RUN', async () => {
+      h = await makeHarness({ prepare: seed(
+        stored('u', { st: 'unknown', reconcile: true, ref: 'ref-u', termSeq: 5 }),
+        stored('later', { st: 'approved', ref: 'ref-l', termSeq: 20 }), // 15 frames after ref-u
+      ) });
+      h.terminal.onLast = (r, t) => t.result(r, 'NF');
+      await h.engine.recover();
+      const followed: typeof h.events = [];
+      await h.engine.get('u', h.listen(followed));
+      await h.at(60_000);
+      expect(followed.map((e) => [e.state, e.code, e.resolved])).toEqual([['failed', 'NOT_RUN', true]]);
+    });
+
+    test('NF once 16 or more frames went to the terminal since: stays unknown, the asking ends and followers are told', async () => {
+      h = await makeHarness({ prepare: seed(
+        stored('u', { st: 'unknown', reconcile: true, ref: 'ref-u', termSeq: 4 }),
+        stored('later', { st: 'approved', ref: 'ref-l', termSeq: 20 }), // 16 frames after ref-u
+      ) });
+      h.terminal.onLast = (r, t) => t.result(r, 'NF');
+      await h.engine.recover();
+      const followed: typeof h.events = [];
+      await h.engine.get('u', h.listen(followed));
+      await h.at(60_000);
+      expect(followed.map((e) => [e.state, e.code, e.resolving, e.resolved])).toEqual([['unknown', 'NOT_REMEMBERED', undefined, undefined]]);
+      expect(h.record('u')).toMatchObject({ st: 'unknown', reconcile: false });
+      expect(h.engine.health().unresolved.count).toBe(1);
+      await h.at(180_000);
+      expect(h.terminal.log).toEqual(['LAST ref-u']);
+    });
+
+    test('TO to LAST: the terminal cannot tell either; stays unknown and the asking ends', async () => {
+      h = await makeHarness({ prepare: seed(stored('u', { st: 'unknown', reconcile: true, ref: 'ref-u', termSeq: 1 })) });
+      h.terminal.onLast = (r, t) => t.result(r, 'TO');
+      await h.engine.recover();
+      await h.at(60_000);
+      await h.at(180_000);
+      expect(h.terminal.log).toEqual(['LAST ref-u']);
+      expect(h.record('u')).toMatchObject({ st: 'unknown', reconcile: false, code: 'TERMINAL_TIMEOUT' });
+    });
+
+    test('every AUTH is numbered in the ledger, and the number survives a compaction that drops the payments it was taken from', async () => {
+      h = await makeHarness();
+      for (let i = 0; i < 3; i++) {
+        await h.engine.pay({ ...PAY, intentId: `p${i}` }, h.listen());
+        await h.drain();
+        h.provider.last.answer();
+        await h.drain();
+        h.terminal.result(h.terminal.sent[i].ref, '00', { approvalNo: String(i), maskedPan: MASKED_PAN });
+        await h.drain();
+      }
+      expect([0, 1, 2].map((i) => h.record(`p${i}`).termSeq)).toEqual([1, 2, 3]);
+      expect(h.ledger.terminalSeq).toBe(3);
+      // Past retention, every payment goes at the next compaction; the number stays in the header.
+      h.clock.stepWall(8 * 24 * 3_600_000);
+      await h.ledger.compact();
+      expect(await h.ledger.find('p2')).toBeUndefined();
+      const reopened = new Ledger({
+        stateDir: h.dir, logger: pino({ level: 'silent' }), retentionMs: 7 * 24 * 3_600_000, maxPayments: 1000,
+        compactAfterBytes: 1 << 20, wallNow: () => h.clock.wallNow(),
+      });
+      await reopened.open();
+      expect(reopened.terminalSeq).toBe(3);
+      expect(reopened.nextTerminalSeq()).toBe(4);
+      await reopened.close();
+    });
   });
 });

@@ -16,6 +16,7 @@ import type { Clock, Timer } from '../../drivers/clock.js';
 import { ManualClock } from '../../drivers/clock.js';
 import { OtcdError } from '../../drivers/errors.js';
 import { PaymentEngine } from '../../daemon/payments/engine.js';
+import { TerminalHealth } from '../../daemon/terminal/health.js';
 import { Ledger, type LedgerRecord } from '../../daemon/payments/ledger.js';
 import type { IntentEvent, PayParams } from '../../daemon/payments/model.js';
 import type { PaymentPolicy } from '../../daemon/payments/payment-run.js';
@@ -29,7 +30,7 @@ export const MASKED_PAN = '941012******9012';
 
 export const POLICY: PaymentPolicy = {
   windowMs: 180_000, sendMarginMs: 30_000, cancelMarginMs: 10_000, maxInquiries: 3,
-  paymentLimitMs: 600_000, resultTimeoutMs: 60_000, answerTimeoutMs: 3_000,
+  paymentLimitMs: 600_000, resultTimeoutMs: 60_000, answerTimeoutMs: 3_000, terminalWaitMs: 10_000,
 };
 
 export interface SentCommand {
@@ -50,6 +51,11 @@ type Scripted = (ref: string, terminal: FakeTerminal) => void;
 
 export class FakeTerminal extends EventEmitter implements TerminalPort {
   isUp = true;
+  readonly address = '/dev/ttyFAKE';
+  readonly terminalId = 'FAKE-T01';
+  /** Whether PING is answered (PONG at once); false: a terminal that is connected but silent. */
+  answersPing = true;
+  pings = 0;
   readonly sent: SentCommand[] = [];
   /** The Buffers handed to authorize(), by reference (to check they get zeroed). */
   readonly track2Given: Buffer[] = [];
@@ -89,6 +95,19 @@ export class FakeTerminal extends EventEmitter implements TerminalPort {
     this.voidRequests.push({ ...req });
     if (this.voidMode === 'fail' || !this.isUp) return Promise.reject(new OtcdError('LINK_FAILED', 'no ACK after 4 sends'));
     return Promise.resolve();
+  }
+
+  /** PING: not in `sent` (supervision's own traffic), counted in `pings`. */
+  ping(): Promise<unknown> {
+    this.pings++;
+    if (!this.isUp) return Promise.reject(new OtcdError('LINK_DOWN', 'the terminal link is down'));
+    if (!this.answersPing) {
+      return new Promise((_resolve, reject) => {
+        this.clock.setTimeout(() => reject(new OtcdError('NO_ANSWER', 'no PONG')), this.answerTimeoutMs);
+      });
+    }
+    this.emit('pong', { terminalId: this.terminalId, state: 'IDLE' });
+    return Promise.resolve({ terminalId: this.terminalId, state: 'IDLE', rttMs: 1 });
   }
 
   ackAuth(): void {
@@ -297,8 +316,9 @@ export async function makeHarness(opts: {
   const terminal = new FakeTerminal(clock, policy.answerTimeoutMs);
   const provider = new FakeProvider(clock);
   const keys = new FakeKeys();
-  const engine = new PaymentEngine({
-    ledger, terminal, provider, keys, clock, logger, policy, reconcileIntervalMs: 60_000,
+  const terminalHealth = new TerminalHealth({ terminal, clock, logger, pingIntervalMs: 15_000, mayPing: () => engine.idle });
+  const engine: PaymentEngine = new PaymentEngine({
+    ledger, terminal, terminalHealth, provider, keys, clock, logger, policy, reconcileIntervalMs: 60_000,
     health: () => ({
       version: 'test', uptimeS: 0,
       terminal: { link: terminal.isUp ? 'up' : 'down', address: 'fake', counters: {} },

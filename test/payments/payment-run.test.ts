@@ -402,3 +402,55 @@ describe('RSLT codes', () => {
     expect(h.events[h.events.length - 1].state).toBe('declined');
   });
 });
+
+describe('the terminal is checked before the OTC is inquired', () => {
+  test('down at pay and not back within terminal_wait: failed TERMINAL_UNAVAILABLE, nothing inquired', async () => {
+    h = await makeHarness();
+    h.terminal.isUp = false;
+    await h.engine.pay(PAY, h.listen());
+    await h.at(9_999);
+    expect(h.record().st).toBe('accepted');
+    await h.at(10_000);
+    expect(h.record()).toMatchObject({ st: 'failed', code: 'TERMINAL_UNAVAILABLE' });
+    expect(h.record().message).toMatch(/nothing was inquired or charged/);
+    expect(h.provider.calls).toHaveLength(0);
+    expect(h.terminal.sent).toEqual([]);
+  });
+
+  test('down at pay, back within the wait: the payment goes on', async () => {
+    h = await makeHarness();
+    h.terminal.isUp = false;
+    await h.engine.pay(PAY, h.listen());
+    await h.at(4_000);
+    expect(h.provider.calls).toHaveLength(0);
+    h.terminal.comeUp();
+    await h.at(5_000);
+    expect(h.provider.calls).toHaveLength(1);
+    h.provider.last.answer();
+    await h.drain();
+    h.terminal.result(h.terminal.sent[0].ref, '00', { approvalNo: '1', maskedPan: MASKED_PAN });
+    await h.drain();
+    expect(states(h.events)).toEqual(['inquiring', 'delivering', 'processing', 'approved']);
+  });
+
+  test('connected but silent (PING unanswered): failed TERMINAL_UNAVAILABLE, nothing inquired', async () => {
+    h = await makeHarness();
+    h.terminal.answersPing = false;
+    await h.engine.pay(PAY, h.listen());
+    await h.at(15_000);
+    expect(h.record()).toMatchObject({ st: 'failed', code: 'TERMINAL_UNAVAILABLE' });
+    expect(h.provider.calls).toHaveLength(0);
+    expect(h.terminal.pings).toBeGreaterThanOrEqual(2);
+  });
+
+  test('a client cancel during the wait ends it cancelled at once', async () => {
+    h = await makeHarness();
+    h.terminal.isUp = false;
+    await h.engine.pay(PAY, h.listen());
+    await h.at(2_000);
+    await h.engine.cancel(PAY.intentId);
+    await h.drain();
+    expect(h.record()).toMatchObject({ st: 'cancelled', code: 'CANCELLED' });
+    expect(h.provider.calls).toHaveLength(0);
+  });
+});

@@ -141,7 +141,7 @@ check "a payment through the installed service is approved (otcctl pay)" grep -q
 if out=$(dpkg_in -i "$DEB2" 2>&1); then pass "dpkg -i otcd $VERSION-2 (upgrade)"; else fail "dpkg -i otcd $VERSION-2 (upgrade)"; echo "$out"; fi
 check "dpkg: otcd $VERSION-2 is installed" test "$(ct dpkg-query -W -f '${Status} ${Version}' otcd)" = "install ok installed $VERSION-2"
 check "the upgrade asked nothing about the configuration" bash -c "! grep -qi 'conffile\\|otcd.toml' <<<\"\$0\"" "$out"
-check "the edited configuration is kept" ct grep -q '^address = "tcp://127.0.0.1:4001"' /etc/otcd/otcd.toml
+check "the site drop-in is kept" ct grep -q '^address = "tcp://127.0.0.1:4001"' "$SITE_DROP_IN"
 check "the configuration is still root:otcd 0640 ($(ct stat -c '%a %U %G' /etc/otcd/otcd.toml))" \
   test "$(ct stat -c '%a %U %G' /etc/otcd/otcd.toml)" = "640 root otcd"
 check "no .dpkg-new/.dpkg-old/.dpkg-dist beside it" bash -c "[ -z \"\$(nsenter -t $CT_PID -a find /etc/otcd -name '*.dpkg-*')\" ]"
@@ -154,6 +154,39 @@ check "the ledger is kept: the payment from before the upgrade is there, approve
 ct systemctl is-active -q otcd.service && { r=$(pay deb-after-upgrade DEB-AUTH-2 2>&1); echo "$r" | tail -1 | sed 's/^/  /'; }
 check "a payment after the upgrade is approved" grep -q '"state":"approved"' <<<"$r"
 
+# ---- an unattended upgrade to a package whose shipped otcd.toml changed -------
+# The site's settings are in its drop-in, so /etc/otcd/otcd.toml is as
+# shipped and dpkg replaces it without asking: no conffile prompt can stop
+# `DEBIAN_FRONTEND=noninteractive apt-get install` (no --force-conf* option
+# is given). Revision 3 is revision 2 with a line added to the shipped file.
+UPG=$WORK/rev3
+if dpkg-deb -R "$WORK/debs/otcd_${VERSION}-2_amd64.deb" "$UPG" \
+   && printf '# shipped with %s-3\n' "$VERSION" >> "$UPG/etc/otcd/otcd.toml" \
+   && sed -i "s/^Version: .*/Version: $VERSION-3/" "$UPG/DEBIAN/control" \
+   && (cd "$UPG" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) > "$UPG/DEBIAN/md5sums" \
+   && dpkg-deb --root-owner-group -Zxz --build "$UPG" "$WORK/debs/otcd_${VERSION}-3_amd64.deb" >/dev/null; then
+  pass "otcd $VERSION-3 built: $VERSION-2 with a changed /etc/otcd/otcd.toml"
+else
+  fail "build otcd $VERSION-3"
+fi
+site_sum=$(ct md5sum "$SITE_DROP_IN" 2>/dev/null)
+MAIN3=$(prop MainPID)
+out=$(ct env DEBIAN_FRONTEND=noninteractive apt-get install -y "/debs/otcd_${VERSION}-3_amd64.deb" </dev/null 2>&1); rc=$?
+echo "$out" | grep -iE 'conffile|otcd.toml|Setting up|^E:' | sed 's/^/  apt: /'
+check "DEBIAN_FRONTEND=noninteractive apt-get install otcd $VERSION-3 completes (rc $rc)" test "$rc" = 0
+check "apt/dpkg asked nothing about a configuration file" bash -c "! grep -qiE 'conffile|end of file on stdin' <<<\"\$0\"" "$out"
+check "dpkg: otcd $VERSION-3 is installed, not half-configured" test "$(ct dpkg-query -W -f '${Status} ${Version}' otcd)" = "install ok installed $VERSION-3"
+check "the new shipped /etc/otcd/otcd.toml is in place" ct grep -q "^# shipped with $VERSION-3" /etc/otcd/otcd.toml
+check "it is still root:otcd 0640 ($(ct stat -c '%a %U %G' /etc/otcd/otcd.toml))" test "$(ct stat -c '%a %U %G' /etc/otcd/otcd.toml)" = "640 root otcd"
+check "the site drop-in is kept byte for byte" test -n "$site_sum" -a "$(ct md5sum "$SITE_DROP_IN" 2>/dev/null)" = "$site_sum"
+check "no .dpkg-new/.dpkg-old/.dpkg-dist in /etc/otcd" bash -c "[ -z \"\$(nsenter -t $CT_PID -a find /etc/otcd -name '*.dpkg-*')\" ]"
+if wait_active 60; then pass "otcd is active after the apt upgrade"; else fail "otcd after the apt upgrade: $(prop ActiveState)"; journal_tail; fi
+check "the apt upgrade restarted the service (main PID $MAIN3 -> $(prop MainPID))" test "$(prop MainPID)" != "$MAIN3" -a "$(prop MainPID)" != 0
+r=$(otcctl payments --json 2>&1)
+check "the ledger is kept: both earlier payments are there" bash -c "grep -q '\"intentId\":\"deb-before-upgrade\"' <<<\"\$0\" && grep -q '\"intentId\":\"deb-after-upgrade\"' <<<\"\$0\"" "$r"
+ct systemctl is-active -q otcd.service && { r=$(pay deb-after-apt-upgrade DEB-AUTH-3 2>&1); echo "$r" | tail -1 | sed 's/^/  /'; }
+check "a payment after the apt upgrade is approved" grep -q '"state":"approved"' <<<"$r"
+
 # ---- purge ----------------------------------------------------------------------
 if out=$(dpkg_in --purge otcd 2>&1); then pass "dpkg --purge otcd"; else fail "dpkg --purge otcd"; echo "$out"; fi
 check "dpkg: otcd is not installed" bash -c "! nsenter -t $CT_PID -a dpkg-query -W -f '\${Status}' otcd 2>/dev/null | grep -q installed"
@@ -161,10 +194,17 @@ check "the service was stopped (ActiveState=$(prop ActiveState))" test "$(prop A
 check "systemd no longer knows otcd.service or otcd.socket" \
   bash -c "[ \"\$(nsenter -t $CT_PID -a systemctl list-unit-files --no-legend otcd.service otcd.socket | wc -l)\" = 0 ]"
 check "no enable symlinks are left" bash -c "[ -z \"\$(nsenter -t $CT_PID -a find /etc/systemd/system -name 'otcd.*')\" ]"
-for p in /opt/otcd /usr/bin/otcd /usr/bin/otcctl /etc/otcd /var/lib/otcd /usr/lib/sysusers.d/otcd.conf /usr/lib/udev/rules.d/99-otcd-terminal.rules /usr/share/doc/otcd; do
+for p in /opt/otcd /usr/bin/otcd /usr/bin/otcctl /etc/otcd/otcd.toml /var/lib/otcd /usr/lib/sysusers.d/otcd.conf /usr/lib/udev/rules.d/99-otcd-terminal.rules /usr/share/doc/otcd; do
   check "purged: $p is gone" bash -c "! nsenter -t $CT_PID -a test -e $p"
 done
 check "purged: no stat override for the configuration is left" bash -c "! nsenter -t $CT_PID -a dpkg-statoverride --list /etc/otcd/otcd.toml >/dev/null"
 check "the otcd system user stays (Debian practice; see scripts/deb/postrm)" bash -c "nsenter -t $CT_PID -a id otcd >/dev/null"
+
+# ---- what purge keeps: the site's own files in /etc/otcd (scripts/deb/postrm) --
+for p in "$SITE_DROP_IN" /etc/otcd/provider-ca.pem; do
+  check "purge keeps the site's $p" ct test -f "$p"
+done
+check "purge says what it kept" bash -c "grep -q 'purge kept the site' <<<\"\$0\" && grep -q '$SITE_DROP_IN' <<<\"\$0\"" "$out"
+echo "$out" | grep -A3 'purge kept' | sed 's/^/  dpkg --purge: /'
 
 finish

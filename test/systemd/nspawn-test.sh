@@ -58,9 +58,9 @@ ct systemd-run -q --unit=otcd-test-provider -p StandardOutput=file:/run/otcd-pro
 ct systemd-run -q --unit=otcd-test-terminal -p StandardOutput=file:/run/otcd-terminal.log -p StandardError=inherit \
   /usr/bin/node /src/dist/scripts/terminal-sim.js --listen tcp://127.0.0.1:4001 --slow-ms 15000
 configure_for_test_peers /usr/local/bin/otcd
-# Reinstalling must keep the edited configuration.
+# Reinstalling must keep the site's drop-in.
 scripts/install.sh --root "$CTROOT" >/dev/null 2>&1
-check "a second install keeps /etc/otcd/otcd.toml" ct grep -q 'tcp://127.0.0.1:4001' /etc/otcd/otcd.toml
+check "a second install keeps $SITE_DROP_IN" ct grep -q 'tcp://127.0.0.1:4001' "$SITE_DROP_IN"
 ct systemctl daemon-reload
 
 # ---- 1. activating until READY, then active; a payment is approved ---------
@@ -136,6 +136,18 @@ check "2-minute run: every payment approved" bash -c "grep -qE '\"payments\":([0
 check "2-minute run: $(sed -n 's/.*"payments":\([0-9]*\).*/\1/p' <<<"$r") payments, no restart" \
   test "$(prop NRestarts)/$(prop MainPID)" = "$n0/$MAIN"
 measure flow "$r"
+
+# ---- 7. a second otcd started by hand: refused at once, the service untouched --
+n0=$(prop NRestarts); MAIN=$(prop MainPID)
+ledger_before=$(ct stat -c '%i %s' /var/lib/otcd/ledger.jsonl)
+second=$(ct /usr/bin/node /opt/otcd/dist/daemon/otcd.js --config /etc/otcd/otcd.toml 2>&1); rc=$?
+echo "$second" | tail -2 | sed 's/^/  second otcd: /'
+check "a second otcd by hand exits 75 (got $rc), naming the service's PID $MAIN" \
+  bash -c "[ $rc -eq 75 ] && grep -q 'in use by another otcd (PID $MAIN)' <<<\"\$0\"" "$second"
+check "the service is untouched: same PID, no restart, the ledger file the same" \
+  test "$(prop NRestarts)/$(prop MainPID)/$(ct stat -c '%i %s' /var/lib/otcd/ledger.jsonl)" = "$n0/$MAIN/$ledger_before"
+r=$(client pay after-second-1 SECOND-AUTH-1 12000); echo "  $r"
+check "a payment after the refused second otcd is approved" grep -q '"state":"approved"' <<<"$r"
 
 # ---- 3. systemctl stop during a payment -------------------------------------
 # Amount ...077 makes the simulator slow (PROG SENT after 15 s): the payment
