@@ -247,4 +247,23 @@ describe('void', () => {
     expect(h.record().vresolvedAt).toBeDefined();
     expect(h.terminal.voidRequests).toHaveLength(0);
   });
+
+  test.each([
+    ['fewer than 16 frames since the VOID: it never arrived, refused NOT_RECEIVED', 38, { vst: 'refused', vcode: 'NOT_RECEIVED' }],
+    ['16 or more frames since: the terminal may have forgotten it, unknown FORGOTTEN (void again)', 20, { vst: 'unknown', vcode: 'FORGOTTEN' }],
+  ])('crash, then LAST answers NF for the VOID: %s', async (_label, vtermSeq, want) => {
+    h = await makeHarness({
+      prepare: seed(
+        stored('other', { termSeq: 40 }),
+        stored(PAY.intentId, {}), { ...stored(PAY.intentId, {}), vst: 'voiding', vref: 'void-ref-1', vtermSeq },
+      ),
+    });
+    h.terminal.onLast = (r, t) => t.result(r, 'NF');
+    await h.engine.recover();
+    await h.at(1);
+    expect(h.record()).toMatchObject({ st: 'approved', ...want });
+    expect(h.record().vlast).toBeUndefined();
+    const view = (await h.engine.get(PAY.intentId)).view;
+    expect(view).toMatchObject({ void: { state: want.vst, code: want.vcode }, resolved: true });
+  });
 });
