@@ -20,7 +20,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { isOtcdError } from '../drivers/errors.js';
-import { ETC_GROUP, resolveGroupId } from '../daemon/intents/unix-group.js';
+import { ETC_GROUP, resolveGroupId } from './unix-group.js';
 import { PLACEHOLDER_BASE_URL, type OtcdConfig } from './schema.js';
 
 /** otcd.service's StateDirectory=otcd: systemd creates it, owned by User=, before each start. */

@@ -71,6 +71,7 @@ export interface OtcdConfig {
     terminalWaitS: number;
     retentionDays: number;
   };
+  metrics: { textfile?: string };
 }
 
 export type SectionName = keyof OtcdConfig;
@@ -283,6 +284,18 @@ function optionalString(doc: string, check: (v: FileValue) => string | undefined
   };
 }
 
+/** Where Debian's prometheus-node-exporter reads text files (its --collector.textfile.directory default). */
+export const DEFAULT_METRICS_TEXTFILE = '/var/lib/prometheus/node-exporter/otcd.prom';
+
+/** node_exporter's textfile collector reads only files named *.prom. */
+function metricsTextfile(value: FileValue): string | undefined {
+  const v = String(value);
+  if (v === '') return undefined;
+  return isAbsolutePath(v) && v.endsWith('.prom') && !v.endsWith('/.prom')
+    ? undefined
+    : 'use an absolute path ending in .prom (node_exporter\'s textfile collector reads only *.prom files), or "" for no metrics';
+}
+
 /** The provider's 180-second rule (otc-api.md): no window may be longer. */
 export const PROVIDER_WINDOW_S = 180;
 
@@ -361,6 +374,13 @@ export const CONFIG_SCHEMA: ConfigSchema = {
     resultTimeoutS: seconds(120, 'Longest wait for the terminal\'s outcome after it took the card data; then the payment is recovered with LAST.', 3600),
     terminalWaitS: seconds(10, 'How long a new payment waits for a terminal that is down or not answering; then it ends failed TERMINAL_UNAVAILABLE without inquiring the OTC.', 120),
     retentionDays: { ...count(7, 1, 3650, 'Days a final payment stays readable with get before it is deleted.'), unit: 'days' },
+  },
+  metrics: {
+    textfile: {
+      kind: 'scalar', type: 'string', default: DEFAULT_METRICS_TEXTFILE, check: metricsTextfile,
+      decode: (v) => (v === '' ? undefined : String(v)), encode: (v) => v ?? '',
+      doc: 'Prometheus text file otcd keeps up to date for node_exporter\'s textfile collector; "" writes none.',
+    },
   },
 };
 

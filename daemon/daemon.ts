@@ -21,6 +21,7 @@ import type { OtcdConfig } from '../config/schema.js';
 import { IntentServer } from './intents/server.js';
 import { PaymentEngine } from './payments/engine.js';
 import { Ledger } from './payments/ledger.js';
+import { startMetrics, type RunningMetrics } from './metrics/attach.js';
 import type { HealthView } from './payments/model.js';
 import { lockStateDir, type StateLock } from './payments/state-lock.js';
 import { KeyPool, OtcClient } from './provider/index.js';
@@ -35,7 +36,7 @@ const LEDGER_MAX_PAYMENTS = 50_000;
 const LEDGER_COMPACT_AFTER_BYTES = 1 << 20;
 /** How long a running payment may outlive its own limit before the watchdog gives up on us. */
 const STUCK_GRACE_MS = 60_000;
-/** Within a 20 s stop budget (the unit allows 30 s): room for the socket and ledger after the payment. */
+/** How long a stop waits for the running payment: with the socket and ledger closed after it, a stop ends within 20 s, well inside the unit's TimeoutStopSec=30s. */
 export const SHUTDOWN_GRACE_MS = 15_000;
 /**
  * How long a start waits for the state directory's lock: long enough for an
@@ -69,6 +70,7 @@ export class Daemon {
   private readonly status: StatusLine;
   private readonly startedAt: number;
   private stateLock: StateLock | undefined;
+  private metrics: RunningMetrics | undefined;
   private lastOutcome = 'none yet';
   private stopping = false;
 
@@ -135,6 +137,12 @@ export class Daemon {
     this.loop.start();
     await this.ledger.open();
     this.keys.start();
+    // Fleet metrics ([metrics] textfile): attached before recovery, whose outcomes count too.
+    this.metrics = startMetrics({
+      path: this.opts.config.metrics.textfile, version: this.opts.version, clock: this.clock, logger: this.log,
+      health: () => this.engine.health(), engine: this.engine, terminal: this.terminal, terminalHealth: this.terminalHealth,
+      provider: this.provider, keys: this.keys,
+    });
     await this.engine.recover();
     this.engine.on('final', (record: { st: string }) => {
       this.lastOutcome = `${record.st} at ${new Date(this.clock.wallNow()).toISOString().slice(11, 19)}`;
@@ -166,6 +174,7 @@ export class Daemon {
     await this.engine.shutdown(SHUTDOWN_GRACE_MS);
     await this.server.close().catch((err: unknown) => this.log.warn({ err: errorSummary(err) }, 'closing the intent socket failed'));
     await this.terminal.stop();
+    await this.metrics?.stop();
     this.keys.stop();
     await this.ledger.close();
     await this.stateLock?.release();

@@ -238,7 +238,8 @@ export function detectFormat(env: NodeJS.ProcessEnv, out: unknown): LogFormat {
   return 'json';
 }
 
-interface Record_ {
+/** One of pino's JSON log lines, parsed: the fields the journal and pretty formats print. */
+interface PinoLine {
   level?: string;
   time?: string;
   msg?: string;
@@ -254,14 +255,14 @@ interface Record_ {
  * child's (`logger.child({ intentId })`), so this is where those fields get
  * the same treatment as the rest.
  */
-function parse(line: string): Record_ | undefined {
+function parse(line: string): PinoLine | undefined {
   let record: unknown;
   try {
     record = JSON.parse(line);
   } catch {
     return undefined;
   }
-  return typeof record === 'object' && record !== null && !Array.isArray(record) ? scrub(record) as Record_ : undefined;
+  return typeof record === 'object' && record !== null && !Array.isArray(record) ? scrub(record) as PinoLine : undefined;
 }
 
 function toJsonLine(line: string): string {
@@ -270,7 +271,7 @@ function toJsonLine(line: string): string {
 }
 
 /** `key=value` pairs for the fields beyond message and module. */
-function fieldsText(record: Record_): string {
+function fieldsText(record: PinoLine): string {
   const parts: string[] = [];
   for (const [k, v] of Object.entries(record)) {
     if (RECORD_FIELDS.has(k) || k === 'err') continue;
@@ -287,13 +288,13 @@ function fieldsText(record: Record_): string {
   return parts.join(' ');
 }
 
-function messageText(record: Record_): string {
+function messageText(record: PinoLine): string {
   const fields = fieldsText(record);
   const head = record.module ? `${record.module}: ${record.msg ?? ''}` : (record.msg ?? '');
   return fields ? `${head} ${fields}` : head;
 }
 
-function stackFrames(record: Record_): string[] {
+function stackFrames(record: PinoLine): string[] {
   return typeof record.err === 'object' ? (record.err.stack?.split('\n').slice(1) ?? []) : [];
 }
 

@@ -1,7 +1,7 @@
 /**
  * How otcd's node process is started, here and in systemd/otcd.service (a
  * test keeps the two the same): the node flags of its ExecStart and the
- * variables of its Environment= lines. scripts/lib/stack.ts startDaemon
+ * variables of its Environment= lines. scripts/testkit/stack.ts startDaemon
  * applies both, so tests, bench and chaos run the daemon as the unit does.
  *
  * Figures: peak RSS (VmHWM) of the real daemon after 300 payments, each with
@@ -35,7 +35,7 @@
  * compacts more eagerly. With --jitless: after 300 payments 64.6-70.0 MiB
  * (five runs) against 83-86 MiB with neither flag; alone it gave 78.5 and
  * 81.4 MiB. `npm run bench` with all of these: idle 59.6 MiB, after 1,000
- * payments 70.2 MiB (was ~85), start to READY 1.49x bare node. (Together these two are what V8's --lite-mode implies; named
+ * payments 70.2 MiB (~85 without these flags), start to READY 1.49x bare node. (Together these two are what V8's --lite-mode implies; named
  * one by one so each is visible and documented.)
  */
 /**

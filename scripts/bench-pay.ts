@@ -16,7 +16,7 @@
  */
 import { parseArgs } from 'node:util';
 import { approvedTiming, authWrittenExcludingProvider, pay, waitUntilWarm, type PayTiming } from './bench/payments.js';
-import { startStack } from './lib/stack.js';
+import { startStack } from './testkit/stack.js';
 import { fmtMs, percentile, table } from './lib/stats.js';
 
 async function main(): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: otcd's soak and benchmark figures (issue 7), measured on
+ * `npm run bench`: otcd's soak and benchmark figures, measured on
  * this machine in one run, each beside bare Node measured the same way, in
  * one table: figure | otcd | baseline | target | verdict.
  *
@@ -7,7 +7,7 @@
  *                              [--start-runs 20] [--ledger-payments 100000]
  *
  * --payments are cumulative checkpoints in one daemon's life: memory is read
- * at each; the issue's figures are `--payments 1000,10000` (about 50 min:
+ * at each; the full soak is `--payments 1000,10000` (about 50 min:
  * every payment takes a fresh RSA-2048 key pair, never reused, and the pool
  * makes them one at a time). The default finishes in about 10 min.
  *
@@ -29,7 +29,7 @@ import { approvedTiming, authWrittenExcludingProvider, linkIsUp, pay, waitUntilW
 import { readCpuTime, readIo, readMemory, type Memory } from './bench/proc.js';
 import { fmtKiB, fmtMiB, fmtPct, header, KIB, ratioVerdict, renderMisses, renderTable, type Miss, type Row } from './bench/report.js';
 import { measureStartup } from './bench/startup.js';
-import { startStack } from './lib/stack.js';
+import { startStack } from './testkit/stack.js';
 import { fmtMs, median, percentile } from './lib/stats.js';
 import { LEDGER_FILE } from '../daemon/payments/ledger.js';
 
@@ -263,7 +263,7 @@ async function main(): Promise<void> {
 
   console.log(`\n${renderTable(rows)}\n`);
   console.log(renderMisses(misses));
-  console.log(`\nwall time ${((performance.now() - wallStarted) / 1000).toFixed(0)} s; the issue's payment counts: --payments 1000,10000 (about 50 min)`);
+  console.log(`\nwall time ${((performance.now() - wallStarted) / 1000).toFixed(0)} s; the full soak: --payments 1000,10000 (about 50 min)`);
 }
 
 main().catch((err: unknown) => {

@@ -34,7 +34,7 @@ import { isFinal } from '../daemon/client/intent-client.js';
 import { readLedger } from './chaos/ledger-file.js';
 import { Random } from './chaos/random.js';
 import { simView, stateForOutcome, type SimView } from './chaos/sim-view.js';
-import { startDaemon, startStack, waitForSocket, type Stack } from './lib/stack.js';
+import { startDaemon, startStack, waitForSocket, type Stack } from './testkit/stack.js';
 
 const USAGE = `Usage: node dist/scripts/chaos.js [options]
 

@@ -11,7 +11,7 @@
  * kiosk then fails to deliver (the drink does not drop), and it voids the
  * payment: one `void` line, the events until `voided`. Exits 0 when voided.
  */
-import { startStack, waitForTerminalLink, type Stack } from './lib/stack.js';
+import { startStack, waitForTerminalLink, type Stack } from './testkit/stack.js';
 
 const dim = (s: string): string => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);

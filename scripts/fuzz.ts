@@ -1,6 +1,7 @@
 /**
  * Fuzzes the three parsers that take outside bytes: intent socket lines,
- * ecr1 frames and messages, provider answers (properties in test/fuzz/).
+ * ecr1 frames and messages, provider answers. The targets and their
+ * properties are in scripts/fuzz/; test/fuzz/ runs a few thousand cases of each.
  *
  *   npm run build && node dist/scripts/fuzz.js [--cases N] [--seed S] [--target intents|ecr1|provider|all]
  *                                              [--time-limit SECONDS] [--path P]
@@ -14,11 +15,11 @@
  * The inputs are synthetic: no card data is printed.
  */
 import fc from 'fast-check';
-import { ecr1Target } from '../test/fuzz/ecr1.js';
-import { runFuzz, type FuzzReport, type FuzzTarget, type Tally } from '../test/fuzz/harness.js';
-import { intentsTarget } from '../test/fuzz/intents.js';
-import { providerTarget } from '../test/fuzz/provider.js';
-import { formatReport } from '../test/fuzz/report.js';
+import { ecr1Target } from './fuzz/ecr1.js';
+import { runFuzz, type FuzzReport, type FuzzTarget, type Tally } from './fuzz/harness.js';
+import { intentsTarget } from './fuzz/intents.js';
+import { providerTarget } from './fuzz/provider.js';
+import { formatReport } from './fuzz/report.js';
 
 const DEFAULT_CASES = 100_000;
 const DEFAULT_TIME_LIMIT_S = 900;

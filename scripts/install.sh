@@ -14,6 +14,8 @@
 #   /usr/local/bin/otcd, otcctl       `otcd check-config`, `otcctl status` for technicians
 #   /usr/lib/systemd/system/          otcd.service, otcd.socket
 #   /usr/lib/sysusers.d/otcd.conf     the otcd system user (in dialout)
+#   /usr/lib/tmpfiles.d/otcd.conf     lets user otcd write its metrics file into
+#                                     node_exporter's textfile directory (an ACL entry)
 #   /usr/lib/udev/rules.d/99-otcd-terminal.rules   /dev/otcd-terminal (placeholder ids)
 #   /etc/udev/rules.d/99-otcd-terminal.rules       with --terminal-usb-id: your terminal's ids
 #   /etc/otcd/otcd.toml               the shipped configuration (root:otcd 0640): installed
@@ -114,6 +116,7 @@ WRAPPER
   install -D -m 0644 "$REPO/systemd/otcd.service" "$t/usr/lib/systemd/system/otcd.service"
   install -D -m 0644 "$REPO/systemd/otcd.socket" "$t/usr/lib/systemd/system/otcd.socket"
   install -D -m 0644 "$REPO/systemd/otcd.sysusers" "$t/usr/lib/sysusers.d/otcd.conf"
+  install -D -m 0644 "$REPO/systemd/otcd.tmpfiles" "$t/usr/lib/tmpfiles.d/otcd.conf"
   install -D -m 0644 "$REPO/systemd/99-otcd-terminal.rules" "$t/usr/lib/udev/rules.d/99-otcd-terminal.rules"
   install -D -m 0640 "$REPO/config/otcd.toml" "$t/etc/otcd/otcd.toml"
   install -d -m 0755 "$t/etc/otcd/otcd.toml.d"
@@ -181,7 +184,7 @@ for cmd in otcd otcctl; do install -D -m 0755 "$T$BINDIR/$cmd" "$R$BINDIR/$cmd";
 # 2. systemd units, the system user, the udev rule.
 say "installing units, sysusers.d and udev rule"
 for f in usr/lib/systemd/system/otcd.service usr/lib/systemd/system/otcd.socket \
-         usr/lib/sysusers.d/otcd.conf usr/lib/udev/rules.d/99-otcd-terminal.rules; do
+         usr/lib/sysusers.d/otcd.conf usr/lib/tmpfiles.d/otcd.conf usr/lib/udev/rules.d/99-otcd-terminal.rules; do
   install -D -m 0644 "$T/$f" "$R/$f"
 done
 if [ -n "$USB_ID" ]; then
@@ -198,6 +201,9 @@ fi
 # The user now, not only at next boot: the configuration's group needs it.
 if [ "$ROOT" = / ]; then
   systemd-sysusers otcd.conf
+  # The metrics ACL now too (into an image root it comes at first boot:
+  # ACL user names are resolved by the host, not the image).
+  systemd-tmpfiles --create otcd.conf || say "warning: systemd-tmpfiles --create otcd.conf failed; metrics may not be written until the next boot"
 else
   systemd-sysusers --root="$ROOT" otcd.conf
 fi

@@ -33,7 +33,7 @@ import type { DaemonMessage, IntentClient } from '../daemon/client/intent-client
 import { startCapturedDaemon, type CapturedDaemon } from './leak-hunt/daemon.js';
 import { needlesFor, panOf, type Needle, type TestCard } from './leak-hunt/needles.js';
 import { ScanResult, scanBuffer, scanFile } from './leak-hunt/scan.js';
-import { startStack, waitForSocket } from './lib/stack.js';
+import { startStack, waitForSocket } from './testkit/stack.js';
 import { printTable } from './lib/table.js';
 
 const execFileAsync = promisify(execFile);

@@ -8,7 +8,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { ETC_GROUP } from '../intents/unix-group.js';
+import { ETC_GROUP } from '../../config/unix-group.js';
 
 export interface Owner { uid: number; gid: number; mode: number }
 

@@ -35,7 +35,7 @@ import type { PaymentService } from '../payments/model.js';
 import { IntentConnection } from './connection.js';
 import type { PingResult } from './protocol.js';
 import { encodeError } from './protocol.js';
-import { resolveGroupId } from './unix-group.js';
+import { resolveGroupId } from '../../config/unix-group.js';
 
 export const DEFAULT_SOCKET_MODE = 0o660;
 export const DEFAULT_MAX_CLIENTS = 64;

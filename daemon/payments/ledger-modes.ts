@@ -14,9 +14,10 @@ export const LEDGER_FILE_MODE = 0o640;
 const OLD_PRIVATE_DIR_MODE = 0o700;
 
 /**
- * Creates the state directory 0750 if missing. One left 0700 by an older
- * unit is opened to 0750 (systemd keeps the mode of a directory that
- * exists); any other mode is the administrator's choice and stays.
+ * Creates the state directory 0750 if missing. One that is 0700 (left by an
+ * older unit, as systemd keeps the mode of a directory that exists, or
+ * created under the umask by the state lock just before) is opened to 0750;
+ * any other mode is the administrator's choice and stays.
  */
 export async function prepareStateDir(dir: string, logger: Logger): Promise<void> {
   const created = await mkdir(dir, { recursive: true, mode: STATE_DIR_MODE });
@@ -28,7 +29,7 @@ export async function prepareStateDir(dir: string, logger: Logger): Promise<void
   if (mode !== OLD_PRIVATE_DIR_MODE) return;
   try {
     await chmod(dir, STATE_DIR_MODE);
-    logger.info({ path: dir }, 'state directory opened to group otcd (0700 -> 0750) so that otcctl payments works for its members');
+    logger.info({ path: dir }, 'state directory was 0700 (an older unit, or the umask): opened to its group (0750) so that otcctl payments works for group otcd');
   } catch (err) {
     logger.warn({ path: dir, err }, 'cannot open the state directory to group otcd (chmod 0750); otcctl payments needs root until it is');
   }

@@ -13,8 +13,8 @@
  * done ones. Older payments stay in the file and are found through a
  * fixed-size index of where their lines start (id-index.ts), read back on
  * `find`. So the daemon's memory is the same after 1,000 payments as after
- * 50,000 (`npm run bench`); before, every retained payment was held, about
- * 1 KiB each.
+ * 50,000 (`npm run bench`), where holding every retained payment would cost
+ * about 1 KiB each.
  *
  * Durability: `append(change, { durable: true })` resolves only after
  * fdatasync, and is used before an AUTH goes to the terminal and when a

@@ -2,7 +2,7 @@
  * Everything the provider client needs to talk HTTPS, in one module that the
  * client loads on first use (`OtcClient.prepare()` right after READY, or the
  * first inquiry): got, Node's https/tls and hpagent. None of it is needed to
- * be READY, and loading it is most of what a client costs: got alone was
+ * be READY, and loading it is most of what a client costs: got alone costs
  * ~250 ms on this class of machine, Node's TLS stack and hpagent another
  * ~15-20 ms of start to READY (scripts/diag/startup-profile.ts).
  */

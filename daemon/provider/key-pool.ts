@@ -37,6 +37,7 @@ export class KeyPool {
   private generating = false;
   private running = false;
   private retryTimer: Timer | undefined;
+  private readonly readyListeners: Array<(ready: number) => void> = [];
 
   constructor(opts: KeyPoolOptions = {}) {
     const size = opts.size ?? DEFAULT_SIZE;
@@ -71,11 +72,27 @@ export class KeyPool {
       ? Promise.resolve(key)
       : new Promise<OtcKeyPair>((resolve, reject) => this.waiters.push({ resolve, reject }));
     this.fill();
+    if (key !== undefined) this.readyChanged();
     return promise;
   }
 
   get readyCount(): number {
     return this.ready.length;
+  }
+
+  /** Calls `listener` with readyCount whenever a key pair is added to the ready ones or taken from them. */
+  onReadyChange(listener: (ready: number) => void): void {
+    this.readyListeners.push(listener);
+  }
+
+  private readyChanged(): void {
+    for (const listener of this.readyListeners) {
+      try {
+        listener(this.ready.length);
+      } catch (err) {
+        this.log.error({ err: { message: (err as Error).message } }, 'a key pool listener failed');
+      }
+    }
   }
 
   private needed(): number {
@@ -98,6 +115,7 @@ export class KeyPool {
         if (waiter) waiter.resolve(key);
         else this.ready.push(key);
         this.fill();
+        if (!waiter) this.readyChanged();
       },
       (err: unknown) => {
         this.generating = false;

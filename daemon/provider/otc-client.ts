@@ -45,6 +45,14 @@ export interface InquireOptions {
   signal?: AbortSignal;
 }
 
+/** One finished inquiry, as a latency measurement sees it; no ids, no answer fields. */
+export interface InquiryTiming {
+  /** From just before the first request to the answer or the final failure, retries and backoff included. */
+  ms: number;
+  /** The ProviderError code of a failure; undefined for an answer with resCd "0000". */
+  code?: string;
+}
+
 export const OTC_INQUIRY_PATH = '/easycheck/merchant-otcs.do';
 export const REQUEST_CONTENT_TYPE = 'application/json; charset=euc-kr';
 
@@ -111,6 +119,7 @@ export class OtcClient {
   private readonly log: Logger;
   private successAt: number | undefined;
   private failure: { code: string; message: string; at: number } | undefined;
+  private readonly timingListeners: Array<(timing: InquiryTiming) => void> = [];
 
   constructor(opts: ProviderOptions) {
     const base = new URL(opts.baseUrl);
@@ -157,6 +166,25 @@ export class OtcClient {
   }
 
   /**
+   * Calls `listener` after each inquiry that got an answer or failed on its
+   * own (not one its caller aborted: that measures the caller, not the provider).
+   */
+  onInquiryDone(listener: (timing: InquiryTiming) => void): void {
+    this.timingListeners.push(listener);
+  }
+
+  private inquiryDone(started: number, code: string | undefined): void {
+    const timing: InquiryTiming = { ms: this.clock.now() - started, ...(code !== undefined ? { code } : {}) };
+    for (const listener of this.timingListeners) {
+      try {
+        listener(timing);
+      } catch (err) {
+        this.log.error({ err: { message: (err as Error).message } }, 'an inquiry timing listener failed');
+      }
+    }
+  }
+
+  /**
    * One OTC inquiry. Resolves only for resCd "0000" with an answer that keeps
    * the spec (fields, EUC-KR byte lengths, echoed authorizationId, a 256-byte
    * encOtc); rejects with ProviderError otherwise.
@@ -171,6 +199,7 @@ export class OtcClient {
       try {
         const answer = await this.attempt(body, authorizationId, totalDeadline, opts.signal);
         this.successAt = this.clock.wallNow();
+        this.inquiryDone(started, undefined);
         this.log.info({ authorizationId, attempts: attempt, ms: Math.round(this.clock.now() - started) }, 'OTC inquiry answered');
         return answer;
       } catch (e) {
@@ -186,6 +215,7 @@ export class OtcClient {
         this.log.warn({ authorizationId, code: err.code, resCd: err.resCd, status: err.status, phase: err.phase, attempt, willRetry: mayRetry }, err.message);
         if (!mayRetry) {
           this.failure = { code: err.code, message: err.message, at: this.clock.wallNow() };
+          if (err.code !== 'ABORTED') this.inquiryDone(started, err.code);
           throw err;
         }
         await this.sleep(delay, opts.signal);
@@ -247,6 +277,7 @@ export class OtcClient {
     };
 
     try {
+      // on() returns the request itself (a promise), awaited below.
       const request = got.post(this.url, {
         body,
         headers: this.headers,
@@ -256,16 +287,14 @@ export class OtcClient {
         retry: { limit: 0 },
         agent: { https: this.httpsAgent(stack) },
         signal: controller.signal,
-      });
-      request.on('request', (req: ClientRequest) => {
+      }).on('request', (req: ClientRequest) => {
         req.once('socket', (socket: Socket) => {
           // A fresh socket (no keep-alive, and hpagent hands over the TLS
           // socket before its handshake) always reports secureConnect.
           if (stack.isTls(socket)) socket.once('secureConnect', onHandshake);
           else onHandshake();
         });
-      });
-      request.on('downloadProgress', (progress: { transferred: number }) => {
+      }).on('downloadProgress', (progress: { transferred: number }) => {
         if (progress.transferred > MAX_ANSWER_BYTES) {
           tooLarge = true;
           controller.abort();

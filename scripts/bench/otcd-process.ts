@@ -2,10 +2,10 @@
  * The real daemon started as systemd starts it: NOTIFY_SOCKET pointing at our
  * listener and, for the long-lived run, WATCHDOG_USEC as otcd.service sets it
  * (WatchdogSec=30s), so READY, STATUS= and the watchdog pings cost what they
- * cost on a kiosk. (scripts/lib/stack.ts clears NOTIFY_SOCKET; this does not.)
+ * cost on a kiosk. (scripts/testkit/stack.ts clears NOTIFY_SOCKET; this does not.)
  */
 import { connect } from 'node:net';
-import { startDaemon, type DaemonProcess } from '../lib/stack.js';
+import { startDaemon, type DaemonProcess } from '../testkit/stack.js';
 
 /** otcd.service: WatchdogSec=30s. */
 export const UNIT_WATCHDOG_USEC = 30_000_000;

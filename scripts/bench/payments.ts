@@ -23,7 +23,7 @@ export function approvedTiming(line: string): PayTiming | undefined {
   return parsed.state === 'approved' ? parsed.timingMs : undefined;
 }
 
-/** pay -> AUTH frame written, minus the provider round trip (the figure). */
+/** pay -> AUTH frame written, minus the provider round trip: otcd's own share of a payment's latency. */
 export function authWrittenExcludingProvider(t: PayTiming): number {
   return t.authWritten - (t.inquiryAnswered - t.inquirySent);
 }

@@ -3,7 +3,7 @@
  * per ref, the outcome it decided per ref, and the reversals per approval. This is the ground truth the chaos run
  * judges the daemon's answers against.
  */
-import type { SimEvent } from '../../test/support/terminal-sim.js';
+import type { SimEvent } from '../testkit/terminal-sim.js';
 
 export interface SimView {
   /** ref -> AUTH frames acted on (not link-level retransmissions). */

@@ -1,6 +1,6 @@
 /**
  * The real daemon's memory over many payments, with Node/V8 flags of our
- * choosing (scripts/lib/stack.ts starts it without any).
+ * choosing (scripts/testkit/stack.ts starts it without any).
  *
  *   npm run build && node dist/scripts/diag/daemon-memory.js N EVERY [node flags...]
  *   e.g. ... 1000 100 --max-semi-space-size=1
@@ -13,7 +13,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { pay, waitUntilWarm } from '../bench/payments.js';
 import { readMemory } from '../bench/proc.js';
-import { startDaemon, startStack, waitForSocket, type DaemonProcess } from '../lib/stack.js';
+import { startDaemon, startStack, waitForSocket, type DaemonProcess } from '../testkit/stack.js';
 
 const n = Number(process.argv[2] ?? 400);
 const every = Number(process.argv[3] ?? 100);
@@ -58,5 +58,13 @@ try {
   client.close();
   if (snapshots) console.log(`snapshots in ${stack.dir}: ${readdirSync(stack.dir).filter((f) => f.endsWith('.heapsnapshot')).join(' ')}`);
 } finally {
-  if (snapshots) await stack.daemon.stop(); else await stack.stop();
+  if (snapshots) {
+    // Everything but the directory, which holds the snapshots: the simulator and
+    // the stand-in left running would keep this process from ever exiting.
+    await stack.daemon.stop();
+    await stack.sim?.stop();
+    await stack.standin.stop();
+  } else {
+    await stack.stop();
+  }
 }

@@ -19,7 +19,7 @@ import NodeRSA from 'node-rsa';
 import { KeyPool } from '../../daemon/provider/key-pool.js';
 import { RsaOtcKeyPair } from '../../daemon/provider/key-pair.js';
 import { OtcClient } from '../../daemon/provider/otc-client.js';
-import { startProviderStandin, type RunningStandin } from '../../test/support/provider-standin.js';
+import { startProviderStandin, type RunningStandin } from '../testkit/provider-standin.js';
 
 const TRACK2 = Buffer.from('9410123456789012=30121010000000000000');
 const gc = (globalThis as { gc?: () => void }).gc;

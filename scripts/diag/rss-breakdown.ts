@@ -7,7 +7,7 @@
  *        ... 300 MALLOC_ARENA_MAX=2          (one experiment; KEY= unsets an inherited/DAEMON_ENV variable)
  *        ... 300 --v8-pool-size=1
  *
- * The daemon is started by scripts/lib/stack.ts startDaemon (DAEMON_NODE_FLAGS
+ * The daemon is started by scripts/testkit/stack.ts startDaemon (DAEMON_NODE_FLAGS
  * and DAEMON_ENV, as the unit runs it), then the settings given here on top.
  * Prints VmHWM/VmRSS, /proc/PID/smaps_rollup, smaps grouped by what the
  * mapping is, pay -> AUTH written (provider excluded) p50/p99 and the
@@ -22,7 +22,7 @@ import { pathToFileURL } from 'node:url';
 import { approvedTiming, authWrittenExcludingProvider, pay, waitUntilWarm } from '../bench/payments.js';
 import { readCpuTime, readMemory } from '../bench/proc.js';
 import { repoRoot } from '../lib/repo-root.js';
-import { startDaemon, startStack, waitForSocket } from '../lib/stack.js';
+import { startDaemon, startStack, waitForSocket } from '../testkit/stack.js';
 import { percentile } from '../lib/stats.js';
 
 const n = Number(process.argv[2] ?? 300);

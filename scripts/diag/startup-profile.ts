@@ -3,7 +3,7 @@
  *
  *   npm run build && node dist/scripts/diag/startup-profile.js [--runs 10] [--import-runs 10]
  *
- * 1. The daemon is started as `npm run bench` starts it (scripts/lib/stack.ts
+ * 1. The daemon is started as `npm run bench` starts it (scripts/testkit/stack.ts
  *    startDaemon, NOTIFY_SOCKET on a datagram listener, the provider stand-in
  *    and the terminal simulator up), with scripts/diag/startup-marks.js
  *    preloaded to time-stamp each step inside it. Printed: the median time
@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { DAEMON_NODE_FLAGS, DAEMON_SCRIPT } from '../../daemon/node-flags.js';
 import { startNotifyListener } from '../bench/notify-listener.js';
-import { startDaemon, startStack } from '../lib/stack.js';
+import { startDaemon, startStack } from '../testkit/stack.js';
 import { repoRoot } from '../lib/repo-root.js';
 import { fmtMs, median, table } from '../lib/stats.js';
 import { MARKS_PREFIX } from './startup-marks.js';

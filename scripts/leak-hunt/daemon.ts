@@ -4,7 +4,7 @@
  * keeping every byte it writes to stdout and stderr as raw Buffers: a leak
  * may not be valid UTF-8 text.
  */
-import { startDaemon, type DaemonProcess } from '../lib/stack.js';
+import { startDaemon, type DaemonProcess } from '../testkit/stack.js';
 
 export interface CapturedDaemon extends DaemonProcess {
   stdout: Buffer[];

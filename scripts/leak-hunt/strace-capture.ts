@@ -2,7 +2,7 @@
  * The daemon started under strace, so that every byte it writes to any file
  * descriptor (logs, ledger, socket replies, the terminal link, TLS records) is
  * kept for the leak scan (scripts/leak-scan.ts). Used by the one daemon
- * spawner, scripts/lib/stack.ts startDaemon, when OTCD_LEAK_CAPTURE_DIR is set.
+ * spawner, scripts/testkit/stack.ts startDaemon, when OTCD_LEAK_CAPTURE_DIR is set.
  *
  * Why each strace flag:
  *   -D            the tracer runs as a detached grandchild: the process the

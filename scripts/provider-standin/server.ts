@@ -9,7 +9,7 @@
  *
  * The spec does not say whether the provider answers a second OTC inquiry
  * for the same authorizationId (the daemon re-inquires when a window is lost,
- * as its issue asks). By default the stand-in answers every inquiry; with
+ * because a lost window makes the first OTC useless). By default the stand-in answers every inquiry; with
  * `onceOnly` (--once-per-authorization) a second inquiry for an
  * authorizationId already answered with an OTC is refused as a duplicate
  * request, to rehearse a provider that forbids it.

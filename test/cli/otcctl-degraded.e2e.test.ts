@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import net from 'node:net';
-import { startStack, type Stack } from '../../scripts/lib/stack.js';
+import { startStack, type Stack } from '../../scripts/testkit/stack.js';
 import { runCtl } from './run-otcctl.js';
 
 /** The first JSON log record of the daemon with this message, waiting for it. */

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { chmod, appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IntentClient } from '../../daemon/client/intent-client.js';
-import { startStack, type Stack, waitForTerminalLink } from '../../scripts/lib/stack.js';
-import { runCtl } from './run-otcctl.js';
+import { startStack, type Stack, waitForTerminalLink } from '../../scripts/testkit/stack.js';
+import { removeOtcctlForNobody, runCtl } from './run-otcctl.js';
 
 const FULL_PAN = '9410123456789012';
 const AUTH = 'AUTH-OTCCTL-0001';
@@ -36,6 +36,7 @@ describe('otcctl with a running otcd', () => {
   afterAll(async () => {
     client?.close();
     await stack?.stop();
+    removeOtcctlForNobody();
   });
 
   test('status for people: version, uptime, link up with the terminal id, counters, provider, keys', async () => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DaemonMessage, IntentClient } from '../../daemon/client/intent-client.js';
-import { startStack, startDaemon, waitForSocket, type Stack, waitForTerminalLink } from '../../scripts/lib/stack.js';
+import { startStack, startDaemon, waitForSocket, type Stack, waitForTerminalLink } from '../../scripts/testkit/stack.js';
 
 let seq = 0;
 function intentId(label: string): string {

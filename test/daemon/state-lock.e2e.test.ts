@@ -10,7 +10,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IntentClient } from '../../daemon/client/intent-client.js';
 import { replayLedger } from '../../daemon/payments/ledger.js';
-import { startDaemon, startStack, waitForSocket, waitForTerminalLink, type DaemonProcess, type Stack } from '../../scripts/lib/stack.js';
+import { startDaemon, startStack, waitForSocket, waitForTerminalLink, type DaemonProcess, type Stack } from '../../scripts/testkit/stack.js';
 import { runCtl } from '../cli/run-otcctl.js';
 
 const STATE_DIR_BUSY_EXIT = 75;

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/gl
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { IntentClient } from '../../daemon/client/intent-client.js';
-import { startStack, type Stack } from '../../scripts/lib/stack.js';
+import { startStack, type Stack } from '../../scripts/testkit/stack.js';
 
 interface Health { terminal: { link: string; hint?: string; counters: Record<string, number> } }
 

@@ -8,9 +8,9 @@
  */
 import { afterEach, describe, expect, test } from '@jest/globals';
 import type { DaemonMessage, IntentClient } from '../../daemon/client/intent-client.js';
-import { startDaemon, startStack, waitForSocket, waitForTerminalLink, type Stack, type StackOptions } from '../../scripts/lib/stack.js';
-import { ptyPair, type PtyPair } from '../support/pty.js';
-import { startTerminalSim, type RunningSim, type SimEvent } from '../support/terminal-sim.js';
+import { startDaemon, startStack, waitForSocket, waitForTerminalLink, type Stack, type StackOptions } from '../../scripts/testkit/stack.js';
+import { ptyPair, type PtyPair } from '../../scripts/testkit/pty.js';
+import { startTerminalSim, type RunningSim, type SimEvent } from '../../scripts/testkit/terminal-sim.js';
 import { runCtl } from '../cli/run-otcctl.js';
 
 const FAST = ['--prog-sent-delay', '100', '--result-delay', '100'];

@@ -2,7 +2,7 @@
  * Link rules on a real pty pair (socat), the far end driven byte by byte.
  */
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { ptyPair, type PtyPair } from '../support/pty.js';
+import { ptyPair, type PtyPair } from '../../scripts/testkit/pty.js';
 import { Terminal, type TerminalResult } from '../../drivers/terminal/terminal.js';
 import { ACK_BYTE, NAK_BYTE, RawPeer } from './raw-peer.js';
 

@@ -3,8 +3,8 @@
  * over a real pty and over TCP. Needs `npm run build` (the sim runs from dist/).
  */
 import { afterEach, describe, expect, test } from '@jest/globals';
-import { ptyPair, type PtyPair } from '../support/pty.js';
-import { startTerminalSim, type RunningSim } from '../support/terminal-sim.js';
+import { ptyPair, type PtyPair } from '../../scripts/testkit/pty.js';
+import { startTerminalSim, type RunningSim } from '../../scripts/testkit/terminal-sim.js';
 import { Terminal, type TerminalAnswer, type TerminalResult } from '../../drivers/terminal/terminal.js';
 
 const TRACK2 = '9410123456789012=30121011234567890123';

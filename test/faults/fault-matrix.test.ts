@@ -1,5 +1,5 @@
 /**
- * The fault matrix (issue 7): every fault the kiosk can meet, against the
+ * The fault matrix: every fault the kiosk can meet, against the
  * real otcd process, the provider stand-in over HTTPS on loopback and the
  * terminal simulator on a real pty. For each fault the case checks four
  * things: a definite final state reaches the client, the ledger holds the
@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { connect, createServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { DaemonMessage } from '../../daemon/client/intent-client.js';
-import { waitForSocket } from '../../scripts/lib/stack.js';
+import { waitForSocket } from '../../scripts/testkit/stack.js';
 import { FaultMatrix } from './matrix.js';
 import { FaultStack, QUICK_TERMINAL, SHORT_WINDOW, describeFinal, intentId, payLine, sleep } from './fault-stack.js';
 

@@ -10,9 +10,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DaemonMessage, IntentClient } from '../../daemon/client/intent-client.js';
 import { isFinal } from '../../daemon/client/intent-client.js';
-import { startDaemon, startStack, waitForSocket, type Stack, type StackOptions } from '../../scripts/lib/stack.js';
-import { ptyPair, type PtyPair } from '../support/pty.js';
-import { startTerminalSim, type RunningSim, type SimEvent } from '../support/terminal-sim.js';
+import { startDaemon, startStack, waitForSocket, type Stack, type StackOptions } from '../../scripts/testkit/stack.js';
+import { ptyPair, type PtyPair } from '../../scripts/testkit/pty.js';
+import { startTerminalSim, type RunningSim, type SimEvent } from '../../scripts/testkit/terminal-sim.js';
 
 export type LedgerView = Map<string, Record<string, unknown>>;
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
-import { runFuzz } from './harness.js';
-import { intentsTarget } from './intents.js';
-import { formatReport } from './report.js';
+import { runFuzz } from '../../scripts/fuzz/harness.js';
+import { intentsTarget } from '../../scripts/fuzz/intents.js';
+import { formatReport } from '../../scripts/fuzz/report.js';
 
 /** The full run (100,000 cases) is scripts/fuzz.ts; this keeps `npm test` fast. */
 const CASES = 2_000;

@@ -14,7 +14,7 @@ import { NeedleMatcher } from '../../scripts/leak-hunt/matcher.js';
 import { needlesFor } from '../../scripts/leak-hunt/needles.js';
 import { CAPTURE_DIR_ENV, type CaptureMeta } from '../../scripts/leak-hunt/strace-capture.js';
 import { SUITE_CARDS } from '../../scripts/leak-hunt/test-cards.js';
-import { startStack, waitForTerminalLink, type Stack } from '../../scripts/lib/stack.js';
+import { startStack, waitForTerminalLink, type Stack } from '../../scripts/testkit/stack.js';
 
 describe('a daemon captured under strace', () => {
   let dir: string;

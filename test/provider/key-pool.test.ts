@@ -100,3 +100,34 @@ describe('KeyPool logic', () => {
     await expect(waiting).rejects.toMatchObject({ code: 'KEYPOOL_STOPPED' });
   });
 });
+
+describe('KeyPool readiness listeners', () => {
+  test('told of every key pair made ready and every one taken, not of one handed straight to a waiter', async () => {
+    const destroyed: number[] = [];
+    let n = 0;
+    const releases: Array<() => void> = [];
+    const pool = new KeyPool({
+      size: 1,
+      generate: () => new Promise<OtcKeyPair>((resolve) => releases.push(() => resolve(fakeKey(++n, destroyed)))),
+    });
+    const seen: number[] = [];
+    pool.onReadyChange((ready) => seen.push(ready));
+    pool.start();
+    try {
+      releases.shift()?.();
+      await until(() => pool.readyCount === 1);
+      expect(seen).toEqual([1]);
+      await pool.take();
+      expect(seen).toEqual([1, 0]);
+      const waiting = pool.take(); // empty: waits for the refill under way, which goes to it
+      releases.shift()?.();
+      await waiting;
+      expect(seen).toEqual([1, 0]);
+      releases.shift()?.();
+      await until(() => pool.readyCount === 1);
+      expect(seen).toEqual([1, 0, 1]);
+    } finally {
+      pool.stop();
+    }
+  });
+});

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { OtcClient, ProviderError, RsaOtcKeyPair } from '../../daemon/provider/index.js';
-import { startProviderStandin, type RunningStandin } from '../support/provider-standin.js';
+import { startProviderStandin, type RunningStandin } from '../../scripts/testkit/provider-standin.js';
 
 /** A minimal CONNECT proxy, as a partner's egress proxy would be; refuses tunnels to port 1. */
 function startProxy(): Promise<{ server: Server; url: string; tunnels: string[]; destroyTunnels: () => void }> {

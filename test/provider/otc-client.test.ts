@@ -10,7 +10,7 @@ import iconv from 'iconv-lite';
 import { ManualClock } from '../../drivers/clock.js';
 import { OtcClient, ProviderError, RsaOtcKeyPair, type OtcAnswer } from '../../daemon/provider/index.js';
 import { makeSelfSignedCertificate } from '../../scripts/provider-standin/x509.js';
-import { startProviderStandin, type RunningStandin } from '../support/provider-standin.js';
+import { startProviderStandin, type RunningStandin } from '../../scripts/testkit/provider-standin.js';
 
 const TRACK2 = '9410123456789012=30121011234567890123';
 const OTHER_TRACK2 = '4000000000000002=2912201';
@@ -157,6 +157,34 @@ describe('OtcClient against the stand-in over HTTPS', () => {
     await standin.waitForInquiries(standin.inquiries().length + 1);
     controller.abort();
     expect(await pending).toMatchObject({ code: 'ABORTED' });
+  });
+
+  test('inquiry timings: from before the request to the answer or failure, on the injected clock; none for an aborted one', async () => {
+    const timings: Array<{ ms: number; code?: string }> = [];
+    const ok = client();
+    ok.onInquiryDone((t) => timings.push(t));
+    await ok.inquire(id(), key.publicKeyBase64);
+    expect(timings).toEqual([{ ms: expect.any(Number) }]);
+    expect(timings[0].ms).toBeGreaterThan(0);
+
+    const clock = new ManualClock();
+    const hung = client({ clock, timeouts: { connectMs: 5000, responseMs: 30_000, totalMs: 35_000 } });
+    hung.onInquiryDone((t) => timings.push(t));
+    const hangId = id('SCN-hang');
+    const pending = rejection(hung.inquire(hangId, key.publicKeyBase64));
+    // Until the stand-in holds this very request (stdout lines of earlier tests may trail).
+    while ((await seenFor(hangId)).length === 0) await new Promise((r) => setTimeout(r, 20));
+    await clock.advance(30_000);
+    expect(await pending).toMatchObject({ code: 'TIMEOUT' });
+    expect(timings[1]).toEqual({ ms: 30_000, code: 'TIMEOUT' });
+
+    const controller = new AbortController();
+    const abortId = id('SCN-hang');
+    const aborted = rejection(hung.inquire(abortId, key.publicKeyBase64, { signal: controller.signal }));
+    while ((await seenFor(abortId)).length === 0) await new Promise((r) => setTimeout(r, 20));
+    controller.abort();
+    expect(await aborted).toMatchObject({ code: 'ABORTED' });
+    expect(timings).toHaveLength(2);
   });
 
   test('the stand-in refuses a body without charset=euc-kr with 415', async () => {

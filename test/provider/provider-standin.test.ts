@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, expect, test } from '@jest/globals';
-import { standinScriptPath } from '../support/provider-standin.js';
+import { standinScriptPath } from '../../scripts/testkit/provider-standin.js';
 
 describe('provider-standin as a program', () => {
   test('--help prints usage and exits 0', () => {

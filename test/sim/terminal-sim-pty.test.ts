@@ -1,8 +1,8 @@
 // The terminal simulator as a black box on a real pty pair: the test is the
 // host and checks the terminal's exact bytes against the shared vectors.
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { ptyPair, type PtyPair } from '../support/pty.js';
-import { startTerminalSim, type RunningSim } from '../support/terminal-sim.js';
+import { ptyPair, type PtyPair } from '../../scripts/testkit/pty.js';
+import { startTerminalSim, type RunningSim } from '../../scripts/testkit/terminal-sim.js';
 import { RawHost, frame } from './raw-host.js';
 import { allVectors, vectorFrame } from './vectors.js';
 

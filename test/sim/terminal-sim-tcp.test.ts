@@ -1,7 +1,7 @@
 // The terminal simulator as a black box over TCP: scenarios chosen by flag and
 // by amount, the link rules under injected faults, and one host at a time.
 import { afterEach, describe, expect, test } from '@jest/globals';
-import { startTerminalSim, type RunningSim } from '../support/terminal-sim.js';
+import { startTerminalSim, type RunningSim } from '../../scripts/testkit/terminal-sim.js';
 import { RawHost, frame } from './raw-host.js';
 
 const TRACK2 = '9410123456789012=30121011234567890123';

@@ -1,8 +1,8 @@
 // VOID (spec 6a) against the terminal simulator on a real pty pair: the test
 // is the host, writes raw frames and reads the terminal's exact answers.
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { ptyPair, type PtyPair } from '../support/pty.js';
-import { startTerminalSim, type RunningSim } from '../support/terminal-sim.js';
+import { ptyPair, type PtyPair } from '../../scripts/testkit/pty.js';
+import { startTerminalSim, type RunningSim } from '../../scripts/testkit/terminal-sim.js';
 import { RawHost, frame } from './raw-host.js';
 import { vectorFrame } from './vectors.js';
 

@@ -63,6 +63,11 @@ scripts/install.sh --root "$CTROOT" >/dev/null 2>&1
 check "a second install keeps $SITE_DROP_IN" ct grep -q 'tcp://127.0.0.1:4001' "$SITE_DROP_IN"
 ct systemctl daemon-reload
 
+# prometheus-node-exporter's textfile directory, as that package ships it
+# (root:root 0755), and tmpfiles.d/otcd.conf applied as at boot.
+ct install -d -m 0755 -o root -g root /var/lib/prometheus/node-exporter
+check "systemd-tmpfiles --create otcd.conf" ct systemd-tmpfiles --create otcd.conf
+
 # ---- 1. activating until READY, then active; a payment is approved ---------
 t0=$(now_ms)
 ct systemctl start --no-block otcd.service
@@ -85,6 +90,10 @@ fi
 check "the terminal link comes up" client wait-terminal 30000 >/dev/null
 r=$(client pay start-1 START-AUTH-1 12000); echo "  $r"
 check "a payment through the socket is approved" grep -q '"state":"approved"' <<<"$r"
+PROM=/var/lib/prometheus/node-exporter/otcd.prom
+check "metrics: $PROM is $(ct stat -c '%a %U' $PROM) (644 otcd); its directory stays root's, 775 being the ACL mask ($(ct stat -c '%a %U %G' ${PROM%/*}))" \
+  test "$(ct stat -c '%a %U' $PROM)/$(ct stat -c '%a %U %G' ${PROM%/*})" = "644 otcd/775 root root"
+check "metrics: the file counts the approved payment" ct grep -qx 'otcd_payments_total{state="approved",code=""} 1' "$PROM"
 
 # ---- 6a. socket mode and owner; writable paths -----------------------------
 check "socket $SOCK is $(ct stat -c '%a %U %G' $SOCK) (660 otcd otcd)" test "$(ct stat -c '%a %U %G' $SOCK)" = "660 otcd otcd"
@@ -92,10 +101,18 @@ check "socket $SOCK is $(ct stat -c '%a %U %G' $SOCK) (660 otcd otcd)" test "$(c
 MAIN=$(prop MainPID)
 [ "$MAIN" -gt 1 ] 2>/dev/null || { fail "no main PID"; finish; }
 as_otcd_in_ns() { ct nsenter -t "$MAIN" -m -- setpriv --reuid=otcd --regid=otcd --init-groups -- "$@"; }
-for d in /var/lib/otcd /run/otcd; do
+for d in /var/lib/otcd /run/otcd /var/lib/prometheus/node-exporter; do
   check "the daemon can write in $d" as_otcd_in_ns sh -c "touch $d/.probe && rm $d/.probe"
 done
-for d in /etc/otcd /opt/otcd /usr/lib /var/log /var/cache /home /root /srv /; do
+# Group otcd reads the ledger (no card data in it), whatever the unit's UMask=0077.
+check "state directory is $(ct stat -c '%a %U %G' /var/lib/otcd) (750 otcd otcd)" test "$(ct stat -c '%a %U %G' /var/lib/otcd)" = "750 otcd otcd"
+check "ledger is $(ct stat -c '%a %U %G' /var/lib/otcd/ledger.jsonl) (640 otcd otcd)" test "$(ct stat -c '%a %U %G' /var/lib/otcd/ledger.jsonl)" = "640 otcd otcd"
+otcd_gid=$(ct getent group otcd | cut -d: -f3)
+r=$(ct setpriv --reuid=nobody --regid=nogroup --groups="$otcd_gid" /usr/bin/node /opt/otcd/dist/daemon/otcctl.js payments --last 3 2>&1); echo "$r" | sed 's/^/  /'
+check "a member of group otcd (not root, not otcd) lists the payments" grep -q 'start-1' <<<"$r"
+r=$(ct setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/node /opt/otcd/dist/daemon/otcctl.js payments --last 3 2>&1)
+check "one who is not is told to join group otcd ($r)" grep -q 'you (nobody) are not in group otcd' <<<"$r"
+for d in /etc/otcd /opt/otcd /usr/lib /var/log /var/cache /var/lib/prometheus /home /root /srv /; do
   # refused by the file system, not failing for another reason
   err=$(as_otcd_in_ns touch "$d/.probe" 2>&1)
   check "the daemon cannot write in $d (${err##*: })" grep -qE 'Read-only file system|Permission denied' <<<"$err"

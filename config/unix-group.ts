@@ -4,7 +4,7 @@
  * reading the file is the whole lookup. A numeric string is taken as a gid.
  */
 import { readFile } from 'node:fs/promises';
-import { OtcdError } from '../../drivers/errors.js';
+import { OtcdError } from '../drivers/errors.js';
 
 export const ETC_GROUP = '/etc/group';
 

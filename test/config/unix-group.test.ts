@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GroupLookupError, resolveGroupId } from '../../daemon/intents/unix-group.js';
+import { GroupLookupError, resolveGroupId } from '../../config/unix-group.js';
 
 let dir: string;
 let groupFile: string;

@@ -12,7 +12,7 @@ export function formatReport(r: FuzzReport): string {
     `  accepted         ${r.accepted} (${byKey(r.acceptedBy)})`,
     `  rejected by code ${Object.values(r.rejectedBy).reduce((a, b) => a + b, 0)} (${byKey(r.rejectedBy)})`,
     `  longest error message ${r.longestMessage} chars`,
-    `  slowest call     ${r.slowestMs.toFixed(2)} ms (fastest of ${1 + SLOW_RETRIES} runs of that case)`,
+    `  slowest call     ${r.slowestMs.toFixed(2)} ms CPU (fastest of ${1 + SLOW_RETRIES} runs of that case)`,
     `  slowest input    ${r.slowestInput.length > 300 ? `${r.slowestInput.slice(0, 300)}...` : r.slowestInput}`,
     `  total            ${r.totalMs.toFixed(0)} ms`,
   ];

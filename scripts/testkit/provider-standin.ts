@@ -6,10 +6,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { Agent as HttpsAgent } from 'node:https';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import got from 'got';
+import { repoRoot } from '../lib/repo-root.js';
 
 export interface StandinInquiry {
   authorizationId: string;
@@ -31,16 +31,6 @@ export interface RunningStandin {
 
 const READY_TIMEOUT_MS = 15_000;
 const DEFAULT_WAIT_MS = 10_000;
-
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('provider-standin: cannot find the repository root');
-    dir = up;
-  }
-  return dir;
-}
 
 export function standinScriptPath(): string {
   return join(repoRoot(), 'dist', 'scripts', 'provider-standin.js');

@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import { IntentClient } from '../../daemon/client/intent-client.js';
 import { DAEMON_ENV, DAEMON_NODE_FLAGS, DAEMON_SCRIPT } from '../../daemon/node-flags.js';
 import { CAPTURE_DIR_ENV, recordPid, tracedCommand } from '../leak-hunt/strace-capture.js';
-import { startProviderStandin, type RunningStandin } from '../../test/support/provider-standin.js';
-import { startTerminalSim, type RunningSim } from '../../test/support/terminal-sim.js';
-import { repoRoot } from './repo-root.js';
+import { startProviderStandin, type RunningStandin } from './provider-standin.js';
+import { startTerminalSim, type RunningSim } from './terminal-sim.js';
+import { repoRoot } from '../lib/repo-root.js';
 
 export interface StackOptions {
   /** Extra lines per config section, e.g. { payment: ['window_s = 6'] }. */
-  config?: Partial<Record<'daemon' | 'socket' | 'provider' | 'keys' | 'terminal' | 'payment', string[]>>;
+  config?: Partial<Record<'daemon' | 'socket' | 'provider' | 'keys' | 'terminal' | 'payment' | 'metrics', string[]>>;
   simArgs?: string[];
   standinArgs?: string[];
   /** Terminal address override (e.g. a pty link); default: the simulator on TCP. */
@@ -86,7 +86,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 function stackConfig(p: { dir: string; socketPath: string; stateDir: string; baseUrl: string; caFile: string; address: string; opts: StackOptions }): string {
   const extra = (section: keyof NonNullable<StackOptions['config']>): string => (p.opts.config?.[section] ?? []).join('\n');
   const toml = (s: string): string => JSON.stringify(s);
-  return `# written by scripts/lib/stack.ts for a temporary otcd
+  return `# written by scripts/testkit/stack.ts for a temporary otcd
 [daemon]
 state_dir = ${toml(p.stateDir)}
 log_level = ${toml(p.opts.logLevel ?? 'info')}
@@ -111,6 +111,9 @@ ${extra('terminal')}
 
 [payment]
 ${extra('payment')}
+
+[metrics]
+${p.opts.config?.metrics ? extra('metrics') : '# none unless a test asks: the default path is the machine\'s own node_exporter directory\ntextfile = ""'}
 `;
 }
 

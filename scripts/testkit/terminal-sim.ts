@@ -4,9 +4,9 @@
 // every line printed before exiting has been collected by then.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../lib/repo-root.js';
 
 export interface SimEvent {
   ev: string;
@@ -28,17 +28,6 @@ export interface RunningSim {
 const DEFAULT_WAIT_MS = 10_000;
 const READY_LIMIT_MS = 20_000;
 const KILL_AFTER_MS = 3_000;
-
-/** The repo root: the nearest folder up from here with package.json and dist/scripts. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'tsconfig.json'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('terminal-sim helper: repository root not found');
-    dir = up;
-  }
-}
 
 export function simScriptPath(): string {
   return join(repoRoot(), 'dist', 'scripts', 'terminal-sim.js');
