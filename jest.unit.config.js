@@ -15,7 +15,7 @@ export default {
     '<rootDir>/test/intents/{line-reader,listen-fds,protocol}.test.ts',
     '<rootDir>/test/terminal/**/*.test.ts',
     '<rootDir>/test/leak/{auth-allowance,test-cards}.test.ts',
-    '<rootDir>/test/payments/{engine,payment-run,window-policy,state-lock}.test.ts',
+    '<rootDir>/test/payments/{engine,engine-void,payment-run,window-policy,state-lock}.test.ts',
     '<rootDir>/test/provider/{client-pair,key-pair,key-pool,otc-answer,pkcs1,track2}.test.ts',
     '<rootDir>/test/systemd/{log,loop-monitor,unit-file}.test.ts',
     '<rootDir>/test/cli/ledger-reader.test.ts',

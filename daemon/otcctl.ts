@@ -5,6 +5,7 @@
  * codes. The commands live in daemon/cli/, one file each.
  *
  *   otcctl status | terminal ping | payments [--last N] | pay --amount N --authorization-id ID
+ *   otcctl void --intent-id ID [--reason TEXT]
  *   otcctl help [COMMAND] | --help | --version
  */
 import { CONFIG_EXIT_CODE, ConfigError } from '../config/load.js';
@@ -16,9 +17,10 @@ import { payCommand } from './cli/pay.js';
 import { paymentsCommand } from './cli/payments.js';
 import { statusCommand } from './cli/status.js';
 import { terminalPingCommand } from './cli/terminal-ping.js';
+import { voidCommand } from './cli/void.js';
 import { readVersion } from './version.js';
 
-const COMMANDS: readonly Command[] = [statusCommand, terminalPingCommand, paymentsCommand, payCommand];
+const COMMANDS: readonly Command[] = [statusCommand, terminalPingCommand, paymentsCommand, payCommand, voidCommand];
 
 const USAGE = `usage: otcctl <command> [options]
 
@@ -38,6 +40,7 @@ Permission denied? add your user to group otcd (usermod -aG otcd $USER).
   otcctl terminal ping
   otcctl payments --last 5
   otcctl pay --amount 1004 --authorization-id A1B2C3
+  otcctl void --intent-id order-8812 --reason "dispense failed"
 
 ${EXIT_CODES_HELP}`;
 

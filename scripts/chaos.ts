@@ -15,7 +15,14 @@
  *     one the terminal never decided (silent) or timed out upstream (TO) is
  *     legitimately unknown and counted apart;
  *   - the ledger parses: every complete line is JSON, only a last line
- *     without its newline may be torn.
+ *     without its newline may be torn;
+ *   - voids (a share of the cycles void an approved payment and kill the
+ *     daemon at a random moment of the void): at most one reversal per
+ *     approval, ever; every VOID the terminal got is in the ledger (recorded
+ *     before it left) under the payment whose AUTH it names; `voided` only
+ *     if the terminal reversed it, and a reversal the terminal made is never
+ *     reported as nothing reversed; a void whose outcome was unknown for want
+ *     of an answer is resolved by LAST.
  * Prints the counts and exits 1 on any violation, keeping the evidence
  * (ledger, daemon logs, simulator events) in a folder it names.
  */
@@ -36,6 +43,7 @@ every restart, that no ref is sent twice, every payment ends final and agrees
 with the terminal, unknowns are reconciled, and the ledger parses.
 
   --kills N          daemon kills (default 50)
+  --void-share F     share of the cycles that void an approved payment instead of paying (default 0.3)
   --seed S           seed of the random choices (default: time-based, printed)
   --max-delay-ms N   longest random delay from pay to kill (default 1500)
   --settle-ms N      bound for every payment to be final after a restart (default 40000)
@@ -60,6 +68,8 @@ const SCENARIOS = [
 const PROVIDER_SLOW_SHARE = 0.1;
 const CANCEL_SHARE = 0.25;
 const STOP_LIMIT_MS = 15_000;
+/** Codes of an unknown void otcd still asks LAST about (daemon/payments/model.ts VOID_ASKING_CODES). */
+const VOID_ASKING = new Set(['NO_ANSWER', 'INTERRUPTED']);
 
 interface Payment {
   id: string;
@@ -73,6 +83,15 @@ interface Payment {
   /** First final state seen that was not `unknown`. */
   settled?: string;
   wasUnknown: boolean;
+  /** The void sub-object last seen (approved payments), and whether a void was ever asked for. */
+  voidState?: string;
+  voidCode?: string;
+  voidAsked: boolean;
+  voidWasAsking: boolean;
+}
+
+function voidPending(p: Payment): boolean {
+  return p.voidState === 'voiding' || (p.voidState === 'unknown' && VOID_ASKING.has(p.voidCode ?? ''));
 }
 
 interface Counts {
@@ -91,6 +110,11 @@ interface Counts {
   maxAuthPerRef: number;
   refsSent: number;
   busyRetries: number;
+  voids: number;
+  voidUnknownResolved: number;
+  maxReversalsPerApproval: number;
+  reversals: number;
+  voidRefsSent: number;
 }
 
 class Violations {
@@ -106,6 +130,7 @@ async function main(): Promise<number> {
       kills: { type: 'string', default: '50' },
       seed: { type: 'string' },
       'max-delay-ms': { type: 'string', default: '1500' },
+      'void-share': { type: 'string', default: '0.3' },
       'settle-ms': { type: 'string', default: '40000' },
       'final-wait-ms': { type: 'string', default: '70000' },
       keep: { type: 'string' },
@@ -125,6 +150,8 @@ async function main(): Promise<number> {
   const kills = num('kills', values.kills);
   const seed = values.seed === undefined ? Date.now() % 1_000_000_007 : num('seed', values.seed);
   const maxDelay = num('max-delay-ms', values['max-delay-ms']);
+  const voidShare = Number(values['void-share']);
+  if (!(voidShare >= 0 && voidShare <= 1)) throw new UsageError(`--void-share must be a number from 0 to 1, got ${String(values['void-share'])}`);
   const settleMs = num('settle-ms', values['settle-ms']);
   const finalWaitMs = num('final-wait-ms', values['final-wait-ms']);
   const keep = values.keep ?? `/tmp/otcd-chaos-${seed}`;
@@ -147,6 +174,7 @@ async function main(): Promise<number> {
     kills: 0, payments: 0, cancels: 0, killModes: {}, byState: {}, unknownResolved: 0,
     unknownTerminalTimeout: 0, unknownTerminalSilent: 0, unknownTerminalNeverGotAuth: 0, unknownTerminalForgot: 0,
     ledgerTornTails: 0, ledgerBadLines: 0, maxAuthPerRef: 0, refsSent: 0, busyRetries: 0,
+    voids: 0, voidUnknownResolved: 0, maxReversalsPerApproval: 0, reversals: 0, voidRefsSent: 0,
   };
   const payments: Payment[] = [];
   const ledgerPath = join(stack.stateDir, 'ledger.jsonl');
@@ -163,13 +191,22 @@ async function main(): Promise<number> {
     for (let cycle = 1; cycle <= kills; cycle++) {
       const cycleStart = Date.now();
       if (rnd.chance(0.7)) await waitForLink(client, 20_000).catch(() => undefined);
-      const p = newPayment(rnd, cycle, seed);
-      payments.push(p);
-      counts.payments++;
-      const paid = await payWithRetry(client, p, counts);
-      if (!paid) violations.add(cycle, `pay ${p.id} was refused BUSY for 20 s after every payment was final`);
+      const voidable = payments.filter((x) => x.state === 'approved' && !voidPending(x));
+      const voiding = voidable.length > 0 && rnd.chance(voidShare);
+      const p = voiding ? rnd.pick(voidable.map((x) => [x, 1] as const)) : newPayment(rnd, cycle, seed);
+      if (voiding) {
+        counts.voids++;
+        p.voidAsked = true;
+        const sent = await voidWithRetry(client, p, counts);
+        if (!sent) violations.add(cycle, `void of ${p.id} was refused BUSY for 20 s after every payment was final`);
+      } else {
+        payments.push(p);
+        counts.payments++;
+        const paid = await payWithRetry(client, p, counts);
+        if (!paid) violations.add(cycle, `pay ${p.id} was refused BUSY for 20 s after every payment was final`);
+      }
 
-      if (rnd.chance(CANCEL_SHARE)) {
+      if (!voiding && rnd.chance(CANCEL_SHARE)) {
         p.cancelSent = true;
         counts.cancels++;
         const at = rnd.int(0, maxDelay);
@@ -177,7 +214,7 @@ async function main(): Promise<number> {
           client.request({ op: 'cancel', intentId: p.id }).catch(() => undefined);
         }, at);
       }
-      const mode = await killMoment(rnd, stack, client, p, maxDelay);
+      const mode = voiding ? `void-${await killMoment(rnd, stack, client, p, maxDelay, true)}` : await killMoment(rnd, stack, client, p, maxDelay);
       counts.killModes[mode] = (counts.killModes[mode] ?? 0) + 1;
       await stack.daemon.kill();
       counts.kills++;
@@ -192,8 +229,9 @@ async function main(): Promise<number> {
       const ledger = await readLedger(ledgerPath);
       checkLedger(ledger, cycle, counts, violations);
       checkAgainstTerminal(simView(stack.sim?.events ?? []), ledger.refs, payments, cycle, counts, violations, false);
+      checkVoids(simView(stack.sim?.events ?? []), ledger, payments, cycle, counts, violations);
       if (values.verbose) {
-        console.log(`kill ${cycle}: ${p.scenario}${p.providerSlow ? '+provider-slow' : ''}${p.cancelSent ? '+cancel' : ''} at ${mode} -> ${p.state ?? '?'}${p.code ? ` ${p.code}` : ''} (${Date.now() - cycleStart} ms)`);
+        console.log(`kill ${cycle}: ${voiding ? 'void of ' : ''}${p.scenario}${p.providerSlow ? '+provider-slow' : ''}${p.cancelSent ? '+cancel' : ''} at ${mode} -> ${p.state ?? '?'}${p.code ? ` ${p.code}` : ''} (${Date.now() - cycleStart} ms)`);
       } else if (cycle % 50 === 0) {
         console.log(`  ${cycle} kills, ${((Date.now() - started) / 1000).toFixed(0)} s, ${violations.list.length} violations`);
       }
@@ -229,6 +267,7 @@ async function main(): Promise<number> {
     const ledger = await readLedger(ledgerPath);
     checkLedger(ledger, kills + 1, counts, violations);
     checkAgainstTerminal(simView(stack.sim?.events ?? []), ledger.refs, payments, kills + 1, counts, violations, true);
+    checkVoids(simView(stack.sim?.events ?? []), ledger, payments, kills + 1, counts, violations);
 
     for (const p of payments) counts.byState[p.state ?? 'none'] = (counts.byState[p.state ?? 'none'] ?? 0) + 1;
     const took = (Date.now() - started) / 1000;
@@ -240,6 +279,8 @@ async function main(): Promise<number> {
     console.log(`unknown, legitimately       terminal TO ${counts.unknownTerminalTimeout}, terminal never decided (silent) ${counts.unknownTerminalSilent}, terminal never got the AUTH ${counts.unknownTerminalNeverGotAuth}, terminal forgot the ref ${counts.unknownTerminalForgot}`);
     console.log(`resolvable unknowns at end  ${pendingAtEnd}, reconciled after ${finalWaitTook} ms, left ${pending.length}`);
     console.log(`refs sent in an AUTH        ${counts.refsSent}; max AUTH per ref ${counts.maxAuthPerRef}`);
+    console.log(`voids asked                 ${counts.voids}; VOIDs the terminal got ${counts.voidRefsSent}; reversals ${counts.reversals}; max reversals per approval ${counts.maxReversalsPerApproval}`);
+    console.log(`void outcomes               ${Object.entries(voidOutcomes(payments)).sort().map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}; unknown voids resolved by LAST ${counts.voidUnknownResolved}`);
     console.log(`ledger lines skipped        torn last line ${counts.ledgerTornTails}, unparsable complete lines ${counts.ledgerBadLines}`);
     console.log(`time                        ${took.toFixed(1)} s (${(took / Math.max(1, counts.kills)).toFixed(2)} s per kill)`);
     if (violations.list.length > 0) {
@@ -268,8 +309,30 @@ function newPayment(rnd: Random, cycle: number, seed: number): Payment {
   const amount = rnd.int(1, 999) * 1000 + ending;
   return {
     id: `chaos-${seed}-${cycle}`, amount, scenario,
-    providerSlow: rnd.chance(PROVIDER_SLOW_SHARE), cancelSent: false, wasUnknown: false,
+    providerSlow: rnd.chance(PROVIDER_SLOW_SHARE), cancelSent: false, wasUnknown: false, voidAsked: false, voidWasAsking: false,
   };
+}
+
+function voidOutcomes(payments: Payment[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of payments) {
+    if (!p.voidAsked) continue;
+    const key = p.state === 'voided' ? 'voided' : `${p.voidState ?? 'none'}${p.voidCode ? ` ${p.voidCode}` : ''}`;
+    out[key] = (out[key] ?? 0) + 1;
+  }
+  return out;
+}
+
+async function voidWithRetry(client: IntentClient, p: Payment, counts: Counts): Promise<boolean> {
+  const until = Date.now() + 20_000;
+  for (;;) {
+    const reply = await client.request({ op: 'void', intentId: p.id, reason: 'chaos' });
+    if (reply.type === 'reply') return true;
+    if (reply.code !== 'BUSY') throw new Error(`void ${p.id}: ${JSON.stringify(reply)}`);
+    if (Date.now() > until) return false;
+    counts.busyRetries++;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 async function payWithRetry(client: IntentClient, p: Payment, counts: Counts): Promise<boolean> {
@@ -288,8 +351,8 @@ async function payWithRetry(client: IntentClient, p: Payment, counts: Counts): P
 }
 
 /** Waits for a random moment of the payment and names it. */
-async function killMoment(rnd: Random, stack: Stack, client: IntentClient, p: Payment, maxDelay: number): Promise<string> {
-  const mode = rnd.pick([['delay', 5], ['event', 3], ['terminal-stage', 2]] as const);
+async function killMoment(rnd: Random, stack: Stack, client: IntentClient, p: Payment, maxDelay: number, voiding = false): Promise<string> {
+  const mode = rnd.pick([['delay', 5], ['event', voiding ? 0 : 3], ['terminal-stage', 2]] as const);
   if (mode === 'delay') {
     const ms = rnd.int(0, maxDelay);
     await new Promise((r) => setTimeout(r, ms));
@@ -331,10 +394,16 @@ async function getAll(client: IntentClient, list: Payment[], counts: Counts, vio
       violations?.add(cycle, `get ${p.id}: ${JSON.stringify(reply)}`);
       return;
     }
-    const intent = reply.intent as { state: string; code?: string };
+    const intent = reply.intent as { state: string; code?: string; void?: { state?: string; code?: string } };
     const previous = p.state;
+    const wasAsking = voidPending(p) && p.voidState === 'unknown';
     p.state = intent.state;
     p.code = intent.code;
+    p.voidState = intent.void?.state;
+    p.voidCode = intent.void?.code;
+    if (voidPending(p) && p.voidState === 'unknown') p.voidWasAsking = true;
+    if (wasAsking && !voidPending(p)) counts.voidUnknownResolved++;
+    if (p.settled === 'approved' && intent.state === 'voided') p.settled = 'voided'; // the one change a void makes
     if (!isFinal(intent.state)) return;
     if (intent.state === 'unknown') {
       if (p.settled !== undefined) violations?.add(cycle, `${p.id} went from ${p.settled} back to unknown`);
@@ -353,13 +422,14 @@ async function getAll(client: IntentClient, list: Payment[], counts: Counts, vio
 async function settle(client: IntentClient, payments: Payment[], settleMs: number, cycle: number, counts: Counts, violations: Violations): Promise<void> {
   const until = Date.now() + settleMs;
   await getAll(client, payments, counts, violations, cycle);
-  let open = payments.filter((p) => !isFinal(p.state));
+  const running = (p: Payment): boolean => !isFinal(p.state) || voidPending(p);
+  let open = payments.filter(running);
   while (open.length > 0 && Date.now() < until) {
     await new Promise((r) => setTimeout(r, 100));
     await getAll(client, open, counts, violations, cycle);
-    open = open.filter((p) => !isFinal(p.state));
+    open = open.filter(running);
   }
-  for (const p of open) violations.add(cycle, `${p.id} (${p.scenario}) still ${p.state ?? '?'} ${settleMs} ms after the restart`);
+  for (const p of open) violations.add(cycle, `${p.id} (${p.scenario}) still ${p.state ?? '?'}${p.voidState ? ` (void ${p.voidState} ${p.voidCode ?? ''})` : ''} ${settleMs} ms after the restart`);
 }
 
 function checkLedger(ledger: Awaited<ReturnType<typeof readLedger>>, cycle: number, counts: Counts, violations: Violations): void {
@@ -373,6 +443,36 @@ function resolvable(sim: SimView, ref: string | undefined): boolean {
   if (ref === undefined) return false;
   const outcome = sim.outcomeByRef.get(ref);
   return outcome !== undefined && outcome !== 'TO';
+}
+
+/** One reversal per approval, every VOID recorded before it left, and void states that agree with the terminal. */
+function checkVoids(sim: SimView, ledger: Awaited<ReturnType<typeof readLedger>>, payments: Payment[], cycle: number, counts: Counts, violations: Violations): void {
+  counts.voidRefsSent = sim.voidsByRef.size;
+  counts.reversals = [...sim.reversalsByOrigRef.values()].reduce((a, b) => a + b, 0);
+  for (const [origRef, n] of sim.reversalsByOrigRef) {
+    counts.maxReversalsPerApproval = Math.max(counts.maxReversalsPerApproval, n);
+    if (n > 1) violations.add(cycle, `the approval of ref ${origRef} was reversed ${n} times`);
+  }
+  const intentOfVoid = new Map<string, string>();
+  for (const [id, vrefs] of ledger.vrefs) for (const v of vrefs) intentOfVoid.set(v, id);
+  for (const [vref, n] of sim.voidsByRef) {
+    if (n > 1) violations.add(cycle, `VOID ref ${vref} was acted on ${n} times`);
+    const id = intentOfVoid.get(vref);
+    if (id === undefined) {
+      violations.add(cycle, `the terminal got a VOID with ref ${vref} the ledger does not hold (sent before it was durable?)`);
+      continue;
+    }
+    const origRef = sim.origRefOfVoid.get(vref);
+    if (origRef === undefined || !(ledger.refs.get(id) ?? []).includes(origRef)) violations.add(cycle, `VOID ${vref} of ${id} names ref ${String(origRef)}, not one of its AUTHs`);
+  }
+  for (const p of payments) {
+    if (!p.voidAsked || voidPending(p)) continue;
+    const reversed = (ledger.refs.get(p.id) ?? []).some((r) => (sim.reversalsByOrigRef.get(r) ?? 0) > 0);
+    if (p.state === 'voided' && !reversed) violations.add(cycle, `${p.id} is voided but the terminal reversed none of its approvals`);
+    if (p.state === 'approved' && reversed && p.voidState !== 'unknown') {
+      violations.add(cycle, `${p.id} was reversed at the terminal but otcd says its void is ${p.voidState ?? 'absent'} ${p.voidCode ?? ''}`);
+    }
+  }
 }
 
 function checkAgainstTerminal(

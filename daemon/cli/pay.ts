@@ -29,6 +29,8 @@ const EXIT_BY_STATE: Record<PaymentState, number | undefined> = {
   approved: EXIT.OK,
   declined: EXIT.NOT_APPROVED, cancelled: EXIT.NOT_APPROVED, expired: EXIT.NOT_APPROVED, failed: EXIT.NOT_APPROVED,
   unknown: EXIT.UNKNOWN,
+  // Voided after its approval: paid and reversed, so not approved now.
+  voided: EXIT.NOT_APPROVED,
 };
 
 /** Daemon errors that mean "nothing was done" (exit 1) or "the request was wrong" (exit 64). */

@@ -31,6 +31,11 @@ export interface PaymentRow {
   resMsg?: string;
   /** An `unknown` payment otcd still tries to settle with the terminal. */
   reconciling?: boolean;
+  /** An approved payment's void while it is not voided: voiding, refused, unknown. */
+  void?: { state: string; code?: string; message?: string; asking?: boolean };
+  voidApprovalNo?: string;
+  voidedAt?: string;
+  voidReason?: string;
   /** Once `unknown`, its outcome learned later from the terminal (see the intent spec's resolution). */
   resolved?: boolean;
   resolvedAt?: string;
@@ -50,6 +55,13 @@ export function paymentRow(r: LedgerRecord): PaymentRow {
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (row as unknown as Record<string, unknown>)[k] = v;
   if (r.reconcile === true) row.reconciling = true;
+  if (typeof r.vst === 'string') {
+    row.void = { state: r.vst, ...(str(r.vcode) !== undefined ? { code: r.vcode } : {}), ...(str(r.vmsg) !== undefined ? { message: r.vmsg } : {}) };
+    if (r.vlast === true) row.void.asking = true;
+  }
+  if (str(r.voidApprovalNo) !== undefined) row.voidApprovalNo = r.voidApprovalNo;
+  if (typeof r.voidedAt === 'number') row.voidedAt = new Date(r.voidedAt).toISOString();
+  if (str(r.vreason) !== undefined) row.voidReason = r.vreason;
   // Written by daemons that resolve unknown payments; absent from older ledgers.
   const resolution = r as { resolved?: unknown; resolvedAt?: unknown };
   if (resolution.resolved === true) {
@@ -83,14 +95,30 @@ function outcome(p: PaymentRow): string {
 
 function stateOutcome(p: PaymentRow): string {
   switch (p.state) {
-    case 'approved':
-      return [p.approvalNo && `approval ${p.approvalNo}`, p.maskedPan && `card ${p.maskedPan}`].filter(Boolean).join(', ');
+    case 'approved': {
+      const approval = [p.approvalNo && `approval ${p.approvalNo}`, p.maskedPan && `card ${p.maskedPan}`].filter(Boolean).join(', ');
+      return p.void ? `${approval}; ${voidText(p.void)}${p.voidReason ? ` (${p.voidReason})` : ''}` : approval;
+    }
+    case 'voided':
+      return [p.voidApprovalNo && `reversal ${p.voidApprovalNo}`, p.approvalNo && `of approval ${p.approvalNo}`, p.maskedPan && `card ${p.maskedPan}`, p.voidReason && `(${p.voidReason})`]
+        .filter(Boolean).join(', ');
     case 'unknown':
       return `NEEDS RECONCILIATION${p.reconciling ? ' (otcd is still asking the terminal)' : ''}${p.code ? `: ${p.code}` : ''}`;
     default: {
       const provider = p.resCd ? ` [${p.resCd}${p.resMsg ? ` ${p.resMsg}` : ''}]` : '';
       return [p.code, p.message].filter(Boolean).join(' ') + provider;
     }
+  }
+}
+
+function voidText(v: NonNullable<PaymentRow['void']>): string {
+  switch (v.state) {
+    case 'voiding':
+      return 'VOID RUNNING';
+    case 'refused':
+      return `void refused${v.code ? `: ${v.code}` : ''} (nothing reversed)`;
+    default:
+      return `VOID OUTCOME UNKNOWN${v.code ? `: ${v.code}` : ''}${v.asking ? ' (otcd is still asking the terminal)' : ' (void again to settle it)'}`;
   }
 }
 

@@ -5,8 +5,8 @@
  * reviewed, and keeps `--json` stable for scripts.
  */
 import type { DaemonMessage } from '../client/intent-client.js';
-import type { HealthView, IntentView, OutcomeDetails, PaymentState } from '../payments/model.js';
-import { PAYMENT_STATES } from '../payments/model.js';
+import type { HealthView, IntentView, OutcomeDetails, PaymentState, VoidView } from '../payments/model.js';
+import { PAYMENT_STATES, VOID_STATES } from '../payments/model.js';
 import type { PingResult } from '../intents/protocol.js';
 import { safeMaskedPan } from './format.js';
 
@@ -29,12 +29,21 @@ function state(value: unknown): PaymentState | undefined {
   return typeof value === 'string' && (PAYMENT_STATES as readonly string[]).includes(value) ? value as PaymentState : undefined;
 }
 
-const DETAIL_KEYS = ['approvalNo', 'code', 'message', 'resCd', 'resMsg'] as const;
+const DETAIL_KEYS = ['approvalNo', 'code', 'message', 'resCd', 'resMsg', 'voidApprovalNo', 'voidedAt', 'voidReason'] as const;
+
+function voidView(value: unknown): VoidView | undefined {
+  if (!isObject(value) || typeof value.state !== 'string' || !(VOID_STATES as readonly string[]).includes(value.state)) return undefined;
+  return { state: value.state as VoidView['state'], ...pick(value, ['code', 'message'], 'string') };
+}
 
 function details(from: Json): OutcomeDetails {
   const out: OutcomeDetails = pick(from, DETAIL_KEYS, 'string');
   const pan = safeMaskedPan(from.maskedPan);
   if (pan !== undefined) out.maskedPan = pan;
+  const v = voidView(from.void);
+  if (v !== undefined) out.void = v;
+  if (from.resolved === true) (out as Json).resolved = true;
+  if (typeof from.resolvedAt === 'string') (out as Json).resolvedAt = from.resolvedAt;
   return out;
 }
 

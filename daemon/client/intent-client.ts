@@ -115,7 +115,7 @@ export class IntentClient {
   }
 }
 
-const FINAL_STATES = new Set(['approved', 'declined', 'cancelled', 'expired', 'failed', 'unknown']);
+const FINAL_STATES = new Set(['approved', 'declined', 'cancelled', 'expired', 'failed', 'unknown', 'voided']);
 export function isFinal(state: unknown): boolean {
   return typeof state === 'string' && FINAL_STATES.has(state);
 }

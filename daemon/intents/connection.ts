@@ -186,6 +186,11 @@ export class IntentConnection {
         return this.replyAndFollow(request.req, request.intentId, (l) => service.get(request.intentId, l));
       case 'cancel':
         return this.cancel(request.req, request.intentId);
+      case 'void':
+        if (this.ctx.isShuttingDown()) {
+          throw new IntentError('SHUTTING_DOWN', 'the daemon is shutting down and takes no void; retry when it is back');
+        }
+        return this.replyAndFollow(request.req, request.intentId, (l) => service.void(request.intentId, request.reason, l));
       case 'health':
         this.reply(request.req, { health: service.health() });
         return;

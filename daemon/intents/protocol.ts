@@ -13,6 +13,7 @@
  * - If `req` itself is invalid the error carries no `req` (echoing a value we
  *   just refused would put unchecked bytes on the wire).
  * - `op: "terminal.ping"` is an additive op for the technicians' tool.
+ * - `op: "void"` reverses an approved payment (intent-protocol.md `void`).
  */
 import type { IntentErrorCode, IntentEvent, IntentView, HealthView, PayParams } from '../payments/model.js';
 import { IntentError } from '../payments/model.js';
@@ -23,12 +24,15 @@ export const MAX_AUTHORIZATION_ID_LENGTH = 60;
 export const MAX_AMOUNT = 999_999_999_999;
 export const MAX_INSTALLMENT = 36;
 
-export const OPS = ['pay', 'cancel', 'get', 'health', 'terminal.ping'] as const;
+export const OPS = ['pay', 'cancel', 'void', 'get', 'health', 'terminal.ping'] as const;
+/** A void's reason: kept with the payment, never sent to the terminal. */
+export const MAX_VOID_REASON_LENGTH = 80;
 export type Op = (typeof OPS)[number];
 
 /** A request's own correlation id: printable ASCII, space included. */
 const REQ_PATTERN = /^[\x20-\x7E]{1,64}$/;
 const INTENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+const VOID_REASON_PATTERN = /^[\x20-\x7E]{0,80}$/;
 /** Printable ASCII without space. */
 const AUTHORIZATION_ID_PATTERN = /^[\x21-\x7E]{1,60}$/;
 /** An unknown op is echoed in the error only when it is short and plain. */
@@ -45,10 +49,11 @@ export class ProtocolError extends IntentError {
 
 export interface PayRequest { op: 'pay'; req?: string; params: PayParams }
 export interface CancelRequest { op: 'cancel'; req?: string; intentId: string }
+export interface VoidRequest { op: 'void'; req?: string; intentId: string; reason?: string }
 export interface GetRequest { op: 'get'; req?: string; intentId: string; follow: boolean }
 export interface HealthRequest { op: 'health'; req?: string }
 export interface PingRequest { op: 'terminal.ping'; req?: string }
-export type IntentRequest = PayRequest | CancelRequest | GetRequest | HealthRequest | PingRequest;
+export type IntentRequest = PayRequest | CancelRequest | VoidRequest | GetRequest | HealthRequest | PingRequest;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -85,6 +90,11 @@ export function parseRequest(line: Buffer | string): IntentRequest {
       };
     case 'cancel':
       return { op, ...base, intentId: fields.intentId() };
+    case 'void': {
+      const intentId = fields.intentId();
+      const reason = fields.voidReason();
+      return { op, ...base, intentId, ...(reason === undefined ? {} : { reason }) };
+    }
     case 'get':
       return { op, ...base, intentId: fields.intentId(), follow: fields.boolean('follow', false) };
     case 'health':
@@ -134,6 +144,15 @@ class Fields {
     const v = this.obj.authorizationId;
     if (typeof v !== 'string' || !AUTHORIZATION_ID_PATTERN.test(v)) {
       throw this.bad(`authorizationId must be 1 to ${MAX_AUTHORIZATION_ID_LENGTH} printable ASCII characters without spaces (0x21 to 0x7E)`);
+    }
+    return v;
+  }
+
+  voidReason(): string | undefined {
+    const v = this.obj.reason;
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || !VOID_REASON_PATTERN.test(v)) {
+      throw this.bad(`reason must be 0 to ${MAX_VOID_REASON_LENGTH} printable ASCII characters (0x20 to 0x7E)`);
     }
     return v;
   }

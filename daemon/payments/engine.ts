@@ -7,7 +7,9 @@
  * restart the engine finishes what the ledger says was under way: a payment
  * that never sent an AUTH ends `failed`/`INTERRUPTED`; one whose AUTH may have
  * reached the terminal is resolved with LAST, or ends `unknown` and is
- * reconciled with LAST whenever the terminal is back.
+ * reconciled with LAST whenever the terminal is back. A void of an approved
+ * payment (void-run.ts) takes the same one operation slot, and is finished
+ * or reconciled with LAST the same way.
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -15,13 +17,15 @@ import type { Logger } from 'pino';
 import type { Timer } from '../../drivers/clock.js';
 import { errorSummary, isOtcdError } from '../../drivers/errors.js';
 import type { Ledger, LedgerChange, LedgerRecord } from './ledger.js';
+import { isVoidOpen } from './ledger-record.js';
 import {
   IntentError, followEnds, isFinalState,
   type HealthView, type IntentEvent, type IntentListener, type IntentView, type PayParams, type PaymentService, type Subscription,
 } from './model.js';
-import { meaningOfResult } from './outcome.js';
+import { meaningOfResult, meaningOfVoidResult } from './outcome.js';
 import { PaymentRun, type RunDeps } from './payment-run.js';
 import type { TerminalAnswer, TerminalResult } from './ports.js';
+import { VOID_INTERRUPTED, VOID_NO_ANSWER, VoidRun, askVoidOutcome, voidChange, voidNoAnswer } from './void-run.js';
 
 /**
  * The terminal remembers at least its latest 16 outcomes (terminal-protocol.md
@@ -42,6 +46,7 @@ export interface EngineDeps extends Omit<RunDeps, 'record'> {
 interface Running {
   intentId: string;
   run?: PaymentRun;
+  voidRun?: VoidRun;
   done: Promise<void>;
   limitAt: number;
 }
@@ -62,8 +67,10 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
   /** Finishes what the ledger says was under way when the daemon stopped. */
   async recover(): Promise<void> {
     const interrupted: LedgerRecord[] = [];
+    const interruptedVoids: LedgerRecord[] = [];
     for (const record of this.deps.ledger.openPayments.values()) {
       if (!isFinalState(record.st)) interrupted.push(record);
+      else if (record.vst === 'voiding') interruptedVoids.push(record);
     }
     for (const record of interrupted) {
       if (record.st === 'accepted' || record.st === 'inquiring' || record.ref === undefined) {
@@ -77,6 +84,12 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
       // The AUTH may have reached the terminal: only the terminal can say what happened.
       this.log.warn({ intentId: record.id, ref: record.ref }, 'payment interrupted after its AUTH was recorded; asking the terminal (LAST)');
       this.startRunning(record.id, undefined, this.resolveInterrupted(record));
+    }
+    for (const record of interruptedVoids) {
+      // The VOID may have reached the terminal: its outcome is unknown until LAST tells.
+      this.log.warn({ intentId: record.id, ref: record.vref }, 'void interrupted after it was recorded; asking the terminal (LAST)');
+      await this.change(record.id, voidNoAnswer(VOID_INTERRUPTED, record.vacked === true), { durable: true });
+      if (!this.running) this.startRunning(record.id, undefined, this.resolveInterruptedVoid(record.id));
     }
     this.deps.terminal.on('up', () => this.scheduleReconcile(0));
     this.scheduleReconcile(this.deps.reconcileIntervalMs);
@@ -123,13 +136,42 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
 
   async cancel(intentId: string): Promise<IntentView> {
     const record = await this.requireRecord(intentId);
-    if (!isFinalState(record.st) && this.running?.intentId === intentId) {
+    if (this.running?.intentId === intentId && this.running.voidRun) {
+      this.log.info({ intentId }, 'cancel of the void requested by the client');
+      this.running.voidRun.requestCancel();
+    } else if (!isFinalState(record.st) && this.running?.intentId === intentId) {
       if (this.running.run) {
         this.log.info({ intentId }, 'cancel requested by the client');
         this.running.run.requestCancel();
       }
     }
     return this.view(record);
+  }
+
+  async void(intentId: string, reason: string | undefined, listener?: IntentListener): Promise<Subscription> {
+    const found = await this.requireRecord(intentId);
+    // From here to the voiding change everything is synchronous: a second `void` sees this one.
+    // A payment read back from the file is held in memory whole, so the void's changes merge into it.
+    const record = this.deps.ledger.hold(found);
+    if (record.st === 'voided' || isVoidOpen(record)) return this.subscribe(record, listener);
+    if (record.st !== 'approved') {
+      throw new IntentError('NOT_VOIDABLE', `payment ${intentId} is ${record.st}; only an approved payment can be voided`);
+    }
+    if (record.ref === undefined) throw new IntentError('INTERNAL', `payment ${intentId} has no AUTH ref in the ledger; it cannot be voided at the terminal`);
+    if (this.shuttingDown) throw new IntentError('SHUTTING_DOWN', 'otcd is shutting down and takes no void; retry when it is back');
+    if (this.running) {
+      throw new IntentError('BUSY', `${this.running.voidRun ? 'a void of ' : 'payment '}${this.running.intentId} is still running; wait for its end (one terminal, one operation at a time)`);
+    }
+    const { terminal, clock, policy } = this.deps;
+    const voidRun = new VoidRun({
+      terminal, clock, logger: this.log,
+      policy: { resultTimeoutMs: policy.resultTimeoutMs, answerTimeoutMs: policy.answerTimeoutMs },
+      record: (change, options) => this.change(intentId, change, options),
+    }, { intentId, origRef: record.ref, amount: record.amount, ...(reason === undefined ? {} : { reason }) });
+    this.log.info({ intentId, reason }, 'void requested');
+    // run() records `voiding` (or a refusal) before its first await: the reply says so.
+    this.startRunning(intentId, undefined, voidRun.run(), voidRun);
+    return this.subscribe(this.deps.ledger.peek(intentId) as LedgerRecord, listener);
   }
 
   async get(intentId: string, listener?: IntentListener): Promise<Subscription> {
@@ -183,14 +225,17 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
     await this.deps.ledger.flush();
   }
 
-  private startRunning(intentId: string, run: PaymentRun | undefined, work: Promise<void>): void {
+  private startRunning(intentId: string, run: PaymentRun | undefined, work: Promise<void>, voidRun?: VoidRun): void {
     const running: Running = {
-      intentId, run,
-      limitAt: run?.limitAt ?? this.deps.clock.now() + this.deps.policy.paymentLimitMs,
+      intentId, run, voidRun,
+      limitAt: run?.limitAt ?? voidRun?.limitAt ?? this.deps.clock.now() + this.deps.policy.paymentLimitMs,
       done: work.catch(async (err: unknown) => {
         this.log.error({ intentId, err: errorSummary(err) }, 'payment flow failed unexpectedly');
         const record = this.deps.ledger.peek(intentId);
-        if (record && !isFinalState(record.st)) {
+        if (record?.vst === 'voiding') {
+          // The VOID may have gone out: ask LAST for it like for any void without an answer.
+          await this.change(intentId, voidNoAnswer(VOID_NO_ANSWER, record.vacked === true), { durable: true }).catch(() => undefined);
+        } else if (record && !isFinalState(record.st)) {
           const maybeSent = record.ref !== undefined;
           const code = isOtcdError(err, 'STORAGE_ERROR') ? 'STORAGE_ERROR' : 'INTERNAL';
           const why = code === 'STORAGE_ERROR' ? 'could not write its payment ledger (disk full?)' : 'hit an internal error';
@@ -245,6 +290,40 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
     }, { durable: true });
   }
 
+  /** Whether the terminal still remembers the record's VOID (see TERMINAL_MEMORY), so its NF means "never ran". */
+  private voidRemembered(record: LedgerRecord): boolean {
+    return record.vtermSeq !== undefined && this.deps.ledger.terminalSeq - record.vtermSeq < TERMINAL_MEMORY;
+  }
+
+  /** After a restart: ask the terminal what became of a VOID that may have reached it. */
+  private async resolveInterruptedVoid(intentId: string): Promise<void> {
+    const { clock, terminal, policy } = this.deps;
+    const until = clock.now() + policy.answerTimeoutMs * 10;
+    while (clock.now() < until) {
+      const record = this.deps.ledger.peek(intentId);
+      if (record?.vlast !== true) return;
+      if (terminal.isUp) {
+        try {
+          const change = await askVoidOutcome(terminal, record, () => clock.wallNow(), this.voidRemembered(record));
+          if (change !== undefined) {
+            await this.change(intentId, change, { durable: true });
+            return;
+          }
+          // Still open at the terminal: its RSLT will come.
+          const result = await this.waitForResult(record.vref as string, policy.resultTimeoutMs);
+          if (result !== undefined) {
+            const now = clock.wallNow();
+            await this.change(intentId, voidChange(meaningOfVoidResult(result), now, now), { durable: true });
+          }
+          return; // no RSLT: reconciliation keeps asking
+        } catch (err) {
+          this.log.warn({ intentId, ref: record.vref, err: errorSummary(err) }, 'LAST of the interrupted VOID got no answer');
+        }
+      }
+      await clock.sleep(Math.min(1000, Math.max(0, until - clock.now())));
+    }
+  }
+
   /** Asks LAST for every `unknown` payment that waits for reconciliation. */
   private scheduleReconcile(delayMs: number): void {
     this.reconcileTimer?.cancel();
@@ -259,7 +338,20 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
     this.reconciling = true;
     try {
       for (const record of [...this.deps.ledger.openPayments.values()]) {
-        if (record.reconcile !== true || record.ref === undefined || this.running) continue;
+        if (this.running) continue;
+        if (record.vlast === true) {
+          let change;
+          try {
+            change = await askVoidOutcome(this.deps.terminal, record, () => this.deps.clock.wallNow(), this.voidRemembered(record));
+          } catch {
+            return; // the terminal is not answering; try again at the next round
+          }
+          if (change === undefined) continue; // the terminal still runs the VOID
+          this.log.info({ intentId: record.id, state: change.st ?? record.st, void: change.vst, code: change.vcode }, 'void with an unknown outcome resolved with LAST');
+          await this.change(record.id, change, { durable: true });
+          continue;
+        }
+        if (record.reconcile !== true || record.ref === undefined) continue;
         let answer;
         try {
           answer = await this.deps.terminal.last(record.ref);
@@ -359,14 +451,17 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
    */
   private change(intentId: string, change: Omit<LedgerChange, 'id'>, options: { durable?: boolean } = {}): Promise<LedgerRecord> {
     const at = this.deps.clock.wallNow();
-    // A new ref is a frame about to go to the terminal: number it (see TERMINAL_MEMORY).
-    const numbered = typeof change.ref === 'string' ? { ...change, termSeq: this.deps.ledger.nextTerminalSeq() } : change;
+    // A new ref is a frame about to go to the terminal: number it (see TERMINAL_MEMORY); a VOID's too.
+    const numbered = typeof change.ref === 'string' ? { ...change, termSeq: this.deps.ledger.nextTerminalSeq() }
+      : typeof change.vref === 'string' ? { ...change, vtermSeq: this.deps.ledger.nextTerminalSeq() } : change;
     const written = this.deps.ledger.append({ ...numbered, id: intentId, at }, options);
-    // `accepted` is told in the pay reply itself, never as an event.
-    if (change.st === undefined || change.st === 'accepted') return written;
+    // `accepted` is told in the pay reply itself, never as an event, and so is a
+    // void's `voiding`; the void's later steps are events (the state stays approved).
+    if (change.st === 'accepted' || (change.st === undefined && (change.vst === undefined || change.vst === 'voiding'))) return written;
     const record = this.deps.ledger.peek(intentId) as LedgerRecord;
     const event = this.eventOf(record, at);
-    const final = isFinalState(record.st);
+    // A payment whose void runs or waits for LAST is not at its end yet.
+    const final = isFinalState(record.st) && !isVoidOpen(record);
     if (final) {
       // The terminal is free the moment the outcome is known: a client that
       // reads the final event and pays again at once must not get BUSY.
@@ -444,7 +539,7 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
   /** Detail fields that belong to the record's state. */
   private details(record: LedgerRecord): Partial<IntentView> {
     const out: Partial<IntentView> = {};
-    if (record.st === 'approved') {
+    if (record.st === 'approved' || record.st === 'voided') {
       if (record.approvalNo !== undefined) out.approvalNo = record.approvalNo;
       if (record.maskedPan !== undefined) out.maskedPan = record.maskedPan;
     } else if (isFinalState(record.st)) {
@@ -458,8 +553,26 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
       out.resolved = true;
       if (record.resolvedAt !== undefined) out.resolvedAt = iso(record.resolvedAt);
     }
-    return out;
+    // A void's fields (its own resolution, the later one, included).
+    return { ...out, ...voidDetails(record) };
   }
+}
+
+/** The void fields of an approved or voided payment's view and events. */
+function voidDetails(record: LedgerRecord): Partial<IntentView> {
+  const out: Partial<IntentView> = {};
+  if (record.st === 'voided') {
+    if (record.voidApprovalNo !== undefined) out.voidApprovalNo = record.voidApprovalNo;
+    if (record.voidedAt !== undefined) out.voidedAt = iso(record.voidedAt);
+  } else if (record.vst !== undefined) {
+    out.void = { state: record.vst, ...(record.vcode === undefined ? {} : { code: record.vcode }), ...(record.vmsg === undefined ? {} : { message: record.vmsg }) };
+  }
+  if (record.vreason !== undefined) out.voidReason = record.vreason;
+  if (record.vresolvedAt !== undefined) {
+    out.resolved = true;
+    out.resolvedAt = iso(record.vresolvedAt);
+  }
+  return out;
 }
 
 export function hashAuthorization(authorizationId: string): string {

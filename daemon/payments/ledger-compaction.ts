@@ -10,8 +10,9 @@
  * written out the moment its lines merge to done (so the output is in order
  * of completion, oldest first); the others are written at the end.
  *
- * A change to a payment after it was done does not happen (see `isDone`), but
- * a file is outside input: pass 1 notes such ids (a line of an id that is not
+ * A change to a payment after it was done comes only from a void of an
+ * approved payment (see `isDone`), and a file is outside input anyway: pass 1
+ * notes such ids (a line of an id that is not
  * pending although the file's index puts the id's first line earlier) and
  * pass 2 holds them to the end of the file, so even then every change is
  * merged before the line is written.
@@ -120,7 +121,7 @@ interface Census {
   survivors: number;
   /** Payments not done at the end of the file. */
   open: number;
-  /** Ids with a change after they were done (none in a file otcd wrote). */
+  /** Ids with a change after they were done (voided approved payments, or a hash collision). */
   changedAfterDone: Set<string>;
 }
 

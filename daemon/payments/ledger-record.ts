@@ -7,7 +7,7 @@
  * masked PAN, and a hash of the authorizationId (enough to tell a repeated
  * `pay` from a conflicting one).
  */
-import type { PaymentState } from './model.js';
+import type { PaymentState, VoidState } from './model.js';
 
 export const LEDGER_FILE = 'ledger.jsonl';
 export const LEDGER_VERSION = 1;
@@ -42,6 +42,26 @@ export interface LedgerRecord {
   resMsg?: string;
   /** An `unknown` payment that still waits for a LAST answer from the terminal. */
   reconcile?: boolean;
+  /** The void of an approved payment while it is not `voided` (void-run.ts). */
+  vst?: VoidState;
+  /** The ref of the latest VOID (fresh for every VOID, never an AUTH's). */
+  vref?: string;
+  /** Every ref this payment has sent in a VOID. */
+  vrefs?: string[];
+  /** True once the terminal ACKed the VOID of `vref`. */
+  vacked?: boolean;
+  /** The void's outcome is unknown for want of any answer: otcd asks LAST(vref) until it learns it. */
+  vlast?: boolean;
+  /** The refusal's or the unknown outcome's code and message. */
+  vcode?: string;
+  vmsg?: string;
+  /** The client's reason for the void (printable ASCII, at most 80). */
+  vreason?: string;
+  /** The reversal's number (RSLT 00, or with AV the earlier reversal's) and when it was learned (wall ms). */
+  voidApprovalNo?: string;
+  voidedAt?: number;
+  /** Wall ms at which a void whose outcome was unknown was resolved with LAST. */
+  vresolvedAt?: number;
   /** An `unknown` payment whose outcome was later learned from the terminal, and when (wall ms). */
   resolved?: boolean;
   resolvedAt?: number;
@@ -52,23 +72,37 @@ export interface LedgerRecord {
    * than 16 frames have gone out since.
    */
   termSeq?: number;
+  /** The terminal operation number of `vref`'s VOID frame (see termSeq). */
+  vtermSeq?: number;
 }
 
 export type LedgerChange = Partial<LedgerRecord> & { id: string };
 
-const FINAL_STATES = new Set<PaymentState>(['approved', 'declined', 'cancelled', 'expired', 'failed', 'unknown']);
+const FINAL_STATES = new Set<PaymentState>(['approved', 'declined', 'cancelled', 'expired', 'failed', 'unknown', 'voided']);
 
 export function isFinal(record: Pick<LedgerRecord, 'st'>): boolean {
   return FINAL_STATES.has(record.st);
 }
 
+/** A void is running, or its outcome waits for LAST: the payment can still change on its own. */
+export function isVoidOpen(record: Pick<LedgerRecord, 'vst' | 'vlast'>): boolean {
+  return record.vst === 'voiding' || record.vlast === true;
+}
+
 /**
- * Done: final and not waiting for reconciliation. A done record never changes
- * again (the engine only changes running payments and reconciling ones), which
- * is what lets the ledger keep it on disk only.
+ * Done: final, not waiting for reconciliation and no void open. A done record
+ * changes again only when the client voids an approved payment: the engine
+ * first loads the whole record back into memory (Ledger.hold), so the change
+ * merges into it rather than starting a new record. Everything else about a
+ * done record is on disk only.
  */
 export function isDone(record: LedgerRecord): boolean {
-  return FINAL_STATES.has(record.st) && record.reconcile !== true;
+  return FINAL_STATES.has(record.st) && record.reconcile !== true && !isVoidOpen(record);
+}
+
+/** A done record whose later lines may still come: an approved payment can be voided. */
+export function mayChangeAfterDone(record: Pick<LedgerRecord, 'st'>): boolean {
+  return record.st === 'approved';
 }
 
 /** A change as one ledger line: a field cleared with `undefined` is written as null, so replay clears it too. */
@@ -102,7 +136,7 @@ export function parseLine(line: string): ParsedLine {
   return { kind: 'header', termSeq: typeof header.termSeq === 'number' && Number.isSafeInteger(header.termSeq) ? header.termSeq : 0 };
 }
 
-/** Merges one change into a payment's record: null clears a field, refs accumulate. */
+/** Merges one change into a payment's record: null clears a field, refs and VOID refs accumulate. */
 export function mergeChange(previous: LedgerRecord | undefined, change: LedgerChange): LedgerRecord {
   const merged = { ...previous, ...change } as Record<string, unknown>;
   for (const key of Object.keys(merged)) {
@@ -114,6 +148,11 @@ export function mergeChange(previous: LedgerRecord | undefined, change: LedgerCh
     if (!refs.includes(ref)) refs.push(ref);
   }
   if (refs.length > 0) merged.refs = refs;
+  const vrefs = [...(previous?.vrefs ?? [])];
+  for (const vref of [...(Array.isArray(change.vrefs) ? change.vrefs : []), ...(typeof change.vref === 'string' ? [change.vref] : [])]) {
+    if (!vrefs.includes(vref)) vrefs.push(vref);
+  }
+  if (vrefs.length > 0) merged.vrefs = vrefs;
   return merged as unknown as LedgerRecord;
 }
 

@@ -41,7 +41,7 @@ import { syncDirectory } from './fsync.js';
 import { openLedgerFile, prepareStateDir } from './ledger-modes.js';
 import { changesOf, readLines } from './ledger-lines.js';
 import {
-  LEDGER_FILE, changeLine, headerLine, isDone, isFinal, mergeChange, parseLine, type LedgerChange, type LedgerRecord,
+  LEDGER_FILE, changeLine, headerLine, isDone, isFinal, mayChangeAfterDone, mergeChange, parseLine, type LedgerChange, type LedgerRecord,
 } from './ledger-record.js';
 
 export { LEDGER_FILE, replayLedger, type LedgerChange, type LedgerRecord } from './ledger-record.js';
@@ -136,6 +136,18 @@ export class Ledger {
     return this.live.get(id) ?? this.recent.get(id);
   }
 
+  /**
+   * Puts a done payment read back with `find` into memory again, whole, so
+   * that a change to it (a void of an approved payment) merges into it: an
+   * `append` for an id not in memory would start a new record.
+   */
+  hold(record: LedgerRecord): LedgerRecord {
+    const held = this.peek(record.id);
+    if (held !== undefined) return held;
+    this.remember(record);
+    return record;
+  }
+
   /** Any payment the ledger holds. Resolves at once for one in memory or one the file certainly lacks. */
   async find(id: string): Promise<LedgerRecord | undefined> {
     const held = this.peek(id);
@@ -176,8 +188,8 @@ export class Ledger {
    * Records a change. Resolves when the line is written (and, with
    * `durable`, synced to the medium). Changes are written in call order.
    * The change is merged into memory at once: `peek` sees it before the
-   * write resolves. Only a new payment or one in memory can change (a done
-   * payment never changes again): an id not in memory starts a new record.
+   * write resolves. Only a new payment or one in memory can change: an id
+   * not in memory starts a new record (see `hold` for voiding an old one).
    */
   append(change: LedgerChange, options: { durable?: boolean } = {}): Promise<LedgerRecord> {
     const merged = this.merge(change);
@@ -294,8 +306,9 @@ export class Ledger {
         const previous = this.live.get(change.id);
         if (previous === undefined) {
           if (this.index.mayHave(change.id) && await this.readFromFile(change.id) !== undefined) {
-            // A change to a payment after it was done (not something otcd writes): open()
-            // compacts, which merges such a payment whole, and replays again.
+            // A change to a payment after it was done (a void of an approved payment, or a
+            // file otcd did not write): open() compacts, which merges such a payment whole,
+            // and replays again.
             changedAfterDone = true;
             continue;
           }
@@ -336,7 +349,8 @@ export class Ledger {
           continue;
         }
         record = mergeChange(record, parsed.change);
-        if (isDone(record)) break; // a done payment has no later lines
+        // A done payment has no later lines, except an approved one, which may be voided.
+        if (isDone(record) && !mayChangeAfterDone(record)) break;
       }
       if (record !== undefined) return record;
     }
@@ -363,6 +377,7 @@ export class Ledger {
   /** Keeps the terminal operation number and the set of unknown payments up to date with a merged record. */
   private noteTerminalUse(record: LedgerRecord): void {
     if (typeof record.termSeq === 'number') this.termSeq = Math.max(this.termSeq, record.termSeq);
+    if (typeof record.vtermSeq === 'number') this.termSeq = Math.max(this.termSeq, record.vtermSeq);
     if (record.st === 'unknown') this.unknowns.set(record.id, record.created);
     else this.unknowns.delete(record.id);
   }

@@ -7,22 +7,46 @@ import { OtcdError } from '../../drivers/errors.js';
 
 export const PAYMENT_STATES = [
   'accepted', 'inquiring', 'delivering', 'processing',
-  'approved', 'declined', 'cancelled', 'expired', 'failed', 'unknown',
+  'approved', 'declined', 'cancelled', 'expired', 'failed', 'unknown', 'voided',
 ] as const;
 export type PaymentState = (typeof PAYMENT_STATES)[number];
 
-const FINAL: ReadonlySet<PaymentState> = new Set(['approved', 'declined', 'cancelled', 'expired', 'failed', 'unknown']);
+const FINAL: ReadonlySet<PaymentState> = new Set(['approved', 'declined', 'cancelled', 'expired', 'failed', 'unknown', 'voided']);
 export function isFinalState(state: PaymentState): boolean {
   return FINAL.has(state);
+}
+
+/** The `void` sub-object of an approved payment (intent-protocol.md `void`). */
+export const VOID_STATES = ['voiding', 'refused', 'unknown'] as const;
+export type VoidState = (typeof VOID_STATES)[number];
+
+export interface VoidView {
+  state: VoidState;
+  code?: string;
+  message?: string;
+}
+
+/**
+ * Codes of an unknown void whose outcome otcd is still asking the terminal
+ * (LAST) about: no answer came (NO_ANSWER), or otcd stopped after recording
+ * the VOID (INTERRUPTED). Any other code of an unknown void (TO, FORGOTTEN)
+ * lets the client void again: the terminal answers AV if the first went through.
+ */
+export const VOID_ASKING_CODES: readonly string[] = ['NO_ANSWER', 'INTERRUPTED'];
+
+/** True while a void's events still come: it runs, or otcd asks LAST for its outcome. */
+export function isVoidPending(v: VoidView | undefined): boolean {
+  return v !== undefined && (v.state === 'voiding' || (v.state === 'unknown' && VOID_ASKING_CODES.includes(v.code ?? '')));
 }
 
 /**
  * Whether a view or event ends a client's follow of the payment: a final
  * state, unless it is an `unknown` one the daemon is still resolving (then
- * its resolution follows as one more event).
+ * its resolution follows as one more event), or a void of it still runs or
+ * waits for LAST (then the void's end follows).
  */
-export function followEnds(message: { state: PaymentState; resolving?: boolean }): boolean {
-  return isFinalState(message.state) && message.resolving !== true;
+export function followEnds(message: { state: PaymentState; resolving?: boolean; void?: VoidView }): boolean {
+  return isFinalState(message.state) && message.resolving !== true && !isVoidPending(message.void);
 }
 
 /** What a `pay` asks for; its fields are the payment's identity for idempotency. */
@@ -41,9 +65,19 @@ export interface OutcomeDetails {
   message?: string;
   resCd?: string;
   resMsg?: string;
+  /** An approved payment's void, while it is not `voided`. */
+  void?: VoidView;
+  /** A voided payment: the reversal's number and when otcd learned of it (ISO). */
+  voidApprovalNo?: string;
+  voidedAt?: string;
+  /** The client's reason for the void, as given. */
+  voidReason?: string;
   /** An `unknown` payment the daemon still asks the terminal about (LAST): its resolution may follow. */
   resolving?: boolean;
-  /** The outcome of an `unknown` payment, learned later from the terminal; when (ISO). */
+  /**
+   * The outcome of an `unknown` payment, or of a void whose outcome was
+   * unknown, learned later from the terminal; when (ISO).
+   */
   resolved?: boolean;
   resolvedAt?: string;
 }
@@ -83,7 +117,7 @@ export interface Subscription {
 /** Codes of the intent protocol's `error` message. */
 export type IntentErrorCode =
   | 'BAD_REQUEST' | 'LINE_TOO_LONG' | 'UNKNOWN_OP' | 'BUSY' | 'CONFLICT'
-  | 'NOT_FOUND' | 'SHUTTING_DOWN' | 'INTERNAL'
+  | 'NOT_FOUND' | 'NOT_VOIDABLE' | 'SHUTTING_DOWN' | 'INTERNAL'
   // terminal.ping (daemon/intents/terminal-ping.ts)
   | 'TERMINAL_UNAVAILABLE' | 'TERMINAL_NOT_ANSWERING' | 'TERMINAL_REJECTED';
 
@@ -126,6 +160,8 @@ export interface HealthView {
 export interface PaymentService {
   pay(params: PayParams, listener?: IntentListener): Promise<Subscription>;
   cancel(intentId: string): Promise<IntentView>;
+  /** Reverses an approved payment at the terminal; events follow until the void ends. */
+  void(intentId: string, reason: string | undefined, listener?: IntentListener): Promise<Subscription>;
   get(intentId: string, listener?: IntentListener): Promise<Subscription>;
   health(): HealthView;
 }

@@ -21,6 +21,8 @@ export type TerminalAnswer = { kind: 'progress'; ref: string; stage: TerminalSta
 export interface TerminalPort {
   readonly isUp: boolean;
   authorize(req: { ref: string; amount: number; installment: number; track2: Buffer }): Promise<void>;
+  /** VOID (terminal-protocol.md 6a): resolves on the terminal's ACK; the outcome comes as a result. */
+  void(req: { ref: string; origRef: string; amount: number }): Promise<void>;
   cancel(ref: string): Promise<TerminalAnswer>;
   last(ref: string): Promise<TerminalAnswer>;
   on(event: 'progress', listener: (p: { ref: string; stage: TerminalStage }) => void): unknown;

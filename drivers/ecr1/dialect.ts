@@ -6,7 +6,9 @@ export type HostMessage =
   | { cmd: 'PING' }
   | { cmd: 'AUTH'; ref: string; amount: number; installment: number; track2: Buffer }
   | { cmd: 'CNCL'; ref: string }
-  | { cmd: 'LAST'; ref: string };
+  | { cmd: 'LAST'; ref: string }
+  /** Reverse the approval of the AUTH `origRef` for its whole `amount` (section 6a); no card data. */
+  | { cmd: 'VOID'; ref: string; origRef: string; amount: number };
 
 export type ProgressStage = 'RCVD' | 'SENT';
 export type TerminalState = 'IDLE' | 'BUSY';
@@ -18,6 +20,10 @@ export type TerminalMessage =
 
 /** Result code of an `IV` answer: the terminal found the message not valid. */
 export const RESULT_INVALID = 'IV';
+/** Result code of a `VOID` whose approval an earlier reversal already reversed. */
+export const RESULT_ALREADY_VOIDED = 'AV';
+/** Result code of a `VOID` whose amount is not the approved amount; nothing was done. */
+export const RESULT_WRONG_AMOUNT = 'AM';
 
 export interface Dialect {
   readonly name: string;

@@ -76,6 +76,10 @@ function checkRef(ref: string): void {
   if (typeof ref !== 'string' || !isValidRef(ref)) throw badField('ref', 'must be 1..20 characters of A-Z a-z 0-9 - _');
 }
 
+function checkAmount(amount: number): void {
+  if (!Number.isSafeInteger(amount) || amount < 1 || amount > AMOUNT_MAX) throw badField('amount', 'must be a whole number of KRW, 1..999999999999');
+}
+
 function seqText(seq: number): string {
   if (!Number.isInteger(seq) || seq < 0 || seq > SEQ_MAX) throw badField('seq', 'must be 0..99');
   return seq < 10 ? `0${seq}` : String(seq);
@@ -88,7 +92,7 @@ function textBody(fields: string[]): Buffer {
 
 function encodeAuth(msg: Extract<HostMessage, { cmd: 'AUTH' }>, seq: string): Buffer {
   checkRef(msg.ref);
-  if (!Number.isSafeInteger(msg.amount) || msg.amount < 1 || msg.amount > AMOUNT_MAX) throw badField('amount', 'must be a whole number of KRW, 1..999999999999');
+  checkAmount(msg.amount);
   if (!Number.isInteger(msg.installment) || msg.installment < 0 || msg.installment > INSTALLMENT_MAX) throw badField('installment', 'must be 0..36');
   if (!Buffer.isBuffer(msg.track2) || !isValidTrack2(msg.track2)) throw badField('track2', 'is not ISO/IEC 7813 track-2 data (PAN=YYMM service code, digits and = only, at most 37)');
   const installment = msg.installment < 10 ? `0${msg.installment}` : String(msg.installment);
@@ -99,6 +103,13 @@ function encodeAuth(msg: Extract<HostMessage, { cmd: 'AUTH' }>, seq: string): Bu
   head.copy(body, 0);
   msg.track2.copy(body, head.length);
   return body;
+}
+
+function encodeVoid(msg: Extract<HostMessage, { cmd: 'VOID' }>, seq: string): Buffer {
+  checkRef(msg.ref);
+  if (typeof msg.origRef !== 'string' || !isValidRef(msg.origRef)) throw badField('origRef', 'must be 1..20 characters of A-Z a-z 0-9 - _');
+  checkAmount(msg.amount);
+  return textBody([seq, 'VOID', msg.ref, msg.origRef, String(msg.amount)]);
 }
 
 function splitFields(body: Buffer): string[] {
@@ -141,6 +152,9 @@ export const ecr1Dialect: Dialect = {
         break;
       case 'AUTH':
         body = encodeAuth(msg, seq);
+        break;
+      case 'VOID':
+        body = encodeVoid(msg, seq);
         break;
       default:
         throw badField('cmd', 'is not a host command');

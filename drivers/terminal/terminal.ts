@@ -10,7 +10,7 @@
  *   ecr1/messages (a Dialect)  bodies <-> messages
  *   terminal/   this file: requests, answers, events, reconnection
  *
- * Card data: an AUTH body is built straight from the caller's track-2 Buffer
+ * Card data: only an AUTH carries it (a VOID names the approval by its ref). An AUTH body is built straight from the caller's track-2 Buffer
  * and zeroed by the link when its exchange ends. Log lines name the command,
  * SEQ, ref and length only.
  */
@@ -181,6 +181,18 @@ export class Terminal extends EventEmitter<TerminalEvents> {
     const cmdId = ++this.commandCount;
     return this.send({ cmd: 'AUTH', ref: req.ref, amount: req.amount, installment: req.installment, track2: req.track2 }, `AUTH ref=${req.ref}`, cmdId, () => {
       this.log.info({ cmd: 'AUTH', ref: req.ref }, 'AUTH acknowledged by terminal');
+    });
+  }
+
+  /**
+   * Sends VOID (section 6a): reverse the approval of the AUTH `origRef`.
+   * Resolves once the terminal ACKed the frame; the outcome comes as a
+   * `result` event for `ref` (or through `last(ref)`). No card data is sent.
+   */
+  void(req: { ref: string; origRef: string; amount: number }): Promise<void> {
+    const cmdId = ++this.commandCount;
+    return this.send({ cmd: 'VOID', ref: req.ref, origRef: req.origRef, amount: req.amount }, `VOID ref=${req.ref}`, cmdId, () => {
+      this.log.info({ cmd: 'VOID', ref: req.ref, origRef: req.origRef }, 'VOID acknowledged by terminal');
     });
   }
 

@@ -11,6 +11,8 @@ export interface LedgerView {
   records: Map<string, Record<string, unknown>>;
   /** intentId -> every ref it ever recorded, in order. */
   refs: Map<string, string[]>;
+  /** intentId -> every VOID ref it ever recorded, in order. */
+  vrefs: Map<string, string[]>;
   lines: number;
   /** A last line without "\n" (a torn write): skipped, as the daemon does. */
   tornTail: boolean;
@@ -25,7 +27,7 @@ export async function readLedger(path: string): Promise<LedgerView> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  const view: LedgerView = { records: new Map(), refs: new Map(), lines: 0, tornTail: false, badLines: [] };
+  const view: LedgerView = { records: new Map(), refs: new Map(), vrefs: new Map(), lines: 0, tornTail: false, badLines: [] };
   const parts = text.split('\n');
   const tail = parts.pop() ?? '';
   if (tail.length > 0) view.tornTail = true;
@@ -52,6 +54,10 @@ export async function readLedger(path: string): Promise<LedgerView> {
     const incoming = [...(Array.isArray(change.refs) ? change.refs : []), ...(typeof change.ref === 'string' ? [change.ref] : [])];
     for (const r of incoming) if (typeof r === 'string' && !refs.includes(r)) refs.push(r);
     view.refs.set(change.id, refs);
+    const vrefs = view.vrefs.get(change.id) ?? [];
+    const incomingVoids = [...(Array.isArray(change.vrefs) ? change.vrefs : []), ...(typeof change.vref === 'string' ? [change.vref] : [])];
+    for (const r of incomingVoids) if (typeof r === 'string' && !vrefs.includes(r)) vrefs.push(r);
+    if (vrefs.length > 0) view.vrefs.set(change.id, vrefs);
   }
   return view;
 }

@@ -1,6 +1,6 @@
 /**
- * What the terminal simulator saw, from its event lines: the AUTHs per ref
- * and the outcome it decided per ref. This is the ground truth the chaos run
+ * What the terminal simulator saw, from its event lines: the AUTHs and VOIDs
+ * per ref, the outcome it decided per ref, and the reversals per approval. This is the ground truth the chaos run
  * judges the daemon's answers against.
  */
 import type { SimEvent } from '../testkit/terminal-sim.js';
@@ -14,14 +14,27 @@ export interface SimView {
   outcomeByRef: Map<string, string>;
   /** ref -> latest stage (RCVD, SENT). */
   stageByRef: Map<string, string>;
+  /** VOID ref -> VOID frames acted on, and the AUTH ref it reverses. */
+  voidsByRef: Map<string, number>;
+  origRefOfVoid: Map<string, string>;
+  /** AUTH ref -> reversals the terminal made of its approval (at most 1). */
+  reversalsByOrigRef: Map<string, number>;
 }
 
 export function simView(events: readonly SimEvent[]): SimView {
-  const view: SimView = { authsByRef: new Map(), amountByRef: new Map(), outcomeByRef: new Map(), stageByRef: new Map() };
+  const view: SimView = {
+    authsByRef: new Map(), amountByRef: new Map(), outcomeByRef: new Map(), stageByRef: new Map(),
+    voidsByRef: new Map(), origRefOfVoid: new Map(), reversalsByOrigRef: new Map(),
+  };
   for (const e of events) {
     if (e.ev === 'rx' && e.cmd === 'AUTH' && e.dup !== true && typeof e.ref === 'string') {
       view.authsByRef.set(e.ref, (view.authsByRef.get(e.ref) ?? 0) + 1);
       if (!view.amountByRef.has(e.ref) && typeof e.amount === 'number') view.amountByRef.set(e.ref, e.amount);
+    } else if (e.ev === 'rx' && e.cmd === 'VOID' && e.dup !== true && typeof e.ref === 'string') {
+      view.voidsByRef.set(e.ref, (view.voidsByRef.get(e.ref) ?? 0) + 1);
+      if (typeof e.origRef === 'string' && !view.origRefOfVoid.has(e.ref)) view.origRefOfVoid.set(e.ref, e.origRef);
+    } else if (e.ev === 'reversed' && typeof e.origRef === 'string') {
+      view.reversalsByOrigRef.set(e.origRef, (view.reversalsByOrigRef.get(e.origRef) ?? 0) + 1);
     } else if (e.ev === 'outcome' && typeof e.ref === 'string' && typeof e.code === 'string') {
       if (!view.outcomeByRef.has(e.ref)) view.outcomeByRef.set(e.ref, e.code);
     } else if (e.ev === 'stage' && typeof e.ref === 'string' && typeof e.stage === 'string') {
@@ -42,7 +55,7 @@ export const CHARGED_OR_MAYBE = new Set(['00', '51', 'TO']);
  */
 export function stateForOutcome(code: string): string[] {
   switch (code) {
-    case '00': return ['approved'];
+    case '00': return ['approved', 'voided'];
     case 'TO': return ['unknown'];
     case 'BY': case 'CN': case 'NF': case 'IV': return ['failed', 'cancelled', 'expired'];
     default: return ['declined'];

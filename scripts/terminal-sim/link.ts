@@ -24,6 +24,8 @@ export interface Wire {
 export interface LinkFaults {
   nakFirst: number;
   swallowAcks: number;
+  /** Like swallowAcks, for the first N frames that carry a VOID (its retransmissions included). */
+  swallowVoidAcks: number;
   lrcErrors: number;
   noise: boolean;
 }
@@ -242,6 +244,9 @@ export class TerminalLink {
       if (this.faults.swallowAcks > 0) {
         this.faults.swallowAcks--;
         this.events.emit({ ev: 'ack-swallowed' });
+      } else if (this.faults.swallowVoidAcks > 0 && isVoidBody(body)) {
+        this.faults.swallowVoidAcks--;
+        this.events.emit({ ev: 'ack-swallowed', cmd: 'VOID' });
       } else {
         this.wire.write(Buffer.of(ACK));
         this.events.emit({ ev: 'ack-sent' });
@@ -266,4 +271,12 @@ export class TerminalLink {
     this.lastGood = { seq, digest, firstAt: now };
     return false;
   }
+}
+
+const VOID_CMD = Buffer.from('VOID', 'latin1');
+const CMD_OFFSET = 3; // after SEQ (2 digits) and FS
+
+/** Whether a frame body's CMD is VOID (the link peeks only for the --swallow-void-acks fault). */
+function isVoidBody(body: Buffer): boolean {
+  return body.length >= CMD_OFFSET + VOID_CMD.length && body.subarray(CMD_OFFSET, CMD_OFFSET + VOID_CMD.length).equals(VOID_CMD);
 }

@@ -7,19 +7,21 @@ export type HostMessage =
   | { cmd: 'PING' }
   | { cmd: 'AUTH'; ref: string; amount: number; installment: string; maskedPan: string }
   | { cmd: 'CNCL'; ref: string }
-  | { cmd: 'LAST'; ref: string };
+  | { cmd: 'LAST'; ref: string }
+  | { cmd: 'VOID'; ref: string; origRef: string; amount: number };
 
 export type Parsed =
   | { ok: true; seq: string; msg: HostMessage }
   /** `cmd` is set only when it looks like a CMD, so no field content is ever echoed. */
   | { ok: false; seq: string; cmd?: string; problem: string };
 
-const FIELD_COUNT: Record<HostMessage['cmd'], number> = { PING: 0, AUTH: 4, CNCL: 1, LAST: 1 };
+const FIELD_COUNT: Record<HostMessage['cmd'], number> = { PING: 0, AUTH: 4, CNCL: 1, LAST: 1, VOID: 3 };
 const FIELD_NAMES: Record<HostMessage['cmd'], string> = {
   PING: 'no fields',
   AUTH: '4 fields (ref, amount, installment, track2)',
   CNCL: '1 field (ref)',
   LAST: '1 field (ref)',
+  VOID: '3 fields (ref, origRef, amount)',
 };
 
 const REF = /^[A-Za-z0-9_-]{1,20}$/;
@@ -106,6 +108,13 @@ export function parseHostMessage(body: Buffer): Parsed {
   const ref = fields[0].toString('latin1');
   if (!REF.test(ref)) return { ok: false, seq, cmd, problem: 'ref must be 1..20 chars of A-Z a-z 0-9 - _' };
   if (cmd === 'CNCL' || cmd === 'LAST') return { ok: true, seq, msg: { cmd, ref } };
+  if (cmd === 'VOID') {
+    const origRef = fields[1].toString('latin1');
+    if (!REF.test(origRef)) return { ok: false, seq, cmd, problem: 'origRef must be 1..20 chars of A-Z a-z 0-9 - _' };
+    const voidAmount = fields[2].toString('latin1');
+    if (!AMOUNT.test(voidAmount)) return { ok: false, seq, cmd, problem: 'amount must be 1..12 digits without a leading zero' };
+    return { ok: true, seq, msg: { cmd, ref, origRef, amount: Number(voidAmount) } };
+  }
 
   const amountText = fields[1].toString('latin1');
   if (!AMOUNT.test(amountText)) return { ok: false, seq, cmd, problem: 'amount must be 1..12 digits without a leading zero' };

@@ -1,6 +1,6 @@
 // Command line of the terminal simulator, and the help a technician reads.
 import { parseArgs } from 'node:util';
-import type { Behaviour } from './terminal.js';
+import { VOID_MODES, type Behaviour, type VoidMode } from './terminal.js';
 import type { LinkFaults } from './link.js';
 
 export const HELP = `terminal-sim: a card payment terminal speaking ecr1 (shared/spec/terminal-protocol.md)
@@ -21,7 +21,7 @@ LINK
 
 TERMINAL
   --terminal-id ID     1..16 printable chars, sent in PONG (default SIM-T01)
-  --busy               answer every AUTH with RSLT code BY
+  --busy               answer every AUTH and VOID with RSLT code BY
   --decline CODE       decline every approval with this two-char code (not 00)
   --omit-prog          no PROG during approvals (CNCL/LAST of an open AUTH still
                        get PROG, as the spec requires)
@@ -36,10 +36,38 @@ TERMINAL
   --approval-no N      first approval number (8 digits, counts up; default random)
   --start-seq N        first SEQ this terminal sends, 0..99 (default random)
 
+VOIDS (spec 6a: reversing an approval this terminal made)
+  The terminal keeps its approvals (up to 10000) and reverses each at most once.
+  A VOID is answered in this order: BY if another AUTH or VOID is open (or
+  --busy), NF if it knows no approval with that origRef, AV if that approval
+  was already reversed, AM if the amount is not the approved one; otherwise
+  --void MODE decides:
+  --void MODE          reverse       PROG RCVD, PROG SENT, RSLT 00 with a reversal
+                                     number (default)
+                       refuse        the acquirer refuses: RSLT with --void-refuse-code
+                       timeout       RSLT TO, but the reversal went through
+                                     upstream: a new VOID for it gets AV
+                       timeout-lost  RSLT TO, and it did not: a new VOID reverses
+                       silent        ACK, then no PROG/RSLT on its own; the
+                                     reversal still runs and LAST/CNCL of its
+                                     ref answer the truth
+                       av            as if reversed earlier at the terminal: AV
+                       am            AM whatever the amount
+                       nf            NF, as if the approval were settled and gone
+  --void-refuse-code C the acquirer's code for --void refuse (default R1; not
+                       00 AV AM NF BY CN IV TO)
+  --void-first N       --void applies to the first N VOIDs received; later ones
+                       are reversed (e.g. --void timeout-lost --void-first 1:
+                       a TO, then a new VOID that goes through)
+  A VOID's timing follows --prog-sent-delay and --result-delay; --omit-prog
+  drops its PROG frames too; CNCL before PROG SENT cancels it (CN).
+
 FAULTS
   --nak-first N        NAK the first N complete frames received (not acted on)
   --swallow-acks N     do not ACK the first N good frames received, but act on
                        each new one once (retransmissions count towards N)
+  --swallow-void-acks N  the same for the first N frames carrying a VOID (a lost
+                       ACK of the VOID: the host sends it again, it is acted on once)
   --lrc-errors N       send the first N frame transmissions with a wrong LRC
   --noise              send 1..4 random noise bytes (never STX/ACK/NAK) before
                        every frame
@@ -86,6 +114,8 @@ export interface SimOptions {
 const MAX_TCP_PORT = 65535;
 const MAX_SEQ = 99;
 const MAX_APPROVAL_NO = 99_999_999;
+/** Result codes with a meaning of their own: an acquirer's refusal cannot use them. */
+const RESERVED_CODES = ['00', 'AV', 'AM', 'NF', 'BY', 'CN', 'IV', 'TO'];
 
 function int(name: string, v: string | undefined, def: number, max = Number.MAX_SAFE_INTEGER): number {
   if (v === undefined) return def;
@@ -120,11 +150,15 @@ export function parseOptions(argv: string[]): SimOptions {
         'slow-first': { type: 'string' },
         'nak-first': { type: 'string' },
         'swallow-acks': { type: 'string' },
+        'swallow-void-acks': { type: 'string' },
         'lrc-errors': { type: 'string' },
         noise: { type: 'boolean' },
         'drop-mid-frame': { type: 'boolean' },
         'silent-after-auth': { type: 'boolean' },
         'approval-no': { type: 'string' },
+        void: { type: 'string' },
+        'void-refuse-code': { type: 'string' },
+        'void-first': { type: 'string' },
         'start-seq': { type: 'string' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -146,6 +180,12 @@ export function parseOptions(argv: string[]): SimOptions {
   const baud = int('baud', values.baud, 115200);
   if (baud === 0) throw new UsageError('--baud must be positive');
   const approvalNo = values['approval-no'];
+  const voidMode = values.void ?? 'reverse';
+  if (!(VOID_MODES as readonly string[]).includes(voidMode)) throw new UsageError(`--void needs one of ${VOID_MODES.join(', ')}, got "${voidMode}"`);
+  const voidRefuseCode = values['void-refuse-code'] ?? 'R1';
+  if (!/^[\x20-\x7e]{2}$/.test(voidRefuseCode) || RESERVED_CODES.includes(voidRefuseCode)) {
+    throw new UsageError(`--void-refuse-code needs a two-char acquirer code other than ${RESERVED_CODES.join(' ')}, e.g. R1`);
+  }
   return {
     port: values.port,
     listen: values.listen === undefined ? undefined : parseListen(values.listen),
@@ -156,6 +196,7 @@ export function parseOptions(argv: string[]): SimOptions {
     faults: {
       nakFirst: int('nak-first', values['nak-first'], 0),
       swallowAcks: int('swallow-acks', values['swallow-acks'], 0),
+      swallowVoidAcks: int('swallow-void-acks', values['swallow-void-acks'], 0),
       lrcErrors: int('lrc-errors', values['lrc-errors'], 0),
       noise: values.noise === true,
     },
@@ -171,6 +212,9 @@ export function parseOptions(argv: string[]): SimOptions {
       dropMidFrame: values['drop-mid-frame'] === true,
       silentAfterAuth: values['silent-after-auth'] === true,
       approvalNo: approvalNo === undefined ? undefined : int('approval-no', approvalNo, 0, MAX_APPROVAL_NO),
+      voidMode: voidMode as VoidMode,
+      voidRefuseCode,
+      voidFirst: values['void-first'] === undefined ? Number.POSITIVE_INFINITY : int('void-first', values['void-first'], 0),
     },
   };
 }

@@ -145,4 +145,33 @@ describe('ecr1 link over a pty', () => {
     expect(progress).toEqual(['r-open:SENT']);
     await expect(terminal.last('r-silent')).rejects.toMatchObject({ code: 'NO_ANSWER' });
   });
+
+  test('VOID: the spec frame on the wire, resolved on its ACK; its RSLT is an event, CNCL and LAST answer for its ref', async () => {
+    const results: TerminalResult[] = [];
+    terminal.on('result', (r) => results.push(r));
+    let seq = 40;
+    peer.onFrame = (f, p) => {
+      p.write([ACK_BYTE]);
+      if (f.body.includes('VOID')) {
+        p.sendFrame(`${seq++}|PROG|vd-7Qm2|RCVD`);
+        p.sendFrame(`${seq++}|RSLT|vd-7Qm2|00|30012399|941012******9012|VOIDED`);
+      }
+      if (f.body.includes('LAST\x1cvd-7Qm2') || f.body.includes('CNCL\x1cvd-7Qm2')) p.sendFrame(`${seq++}|RSLT|vd-7Qm2|00|30012399|941012******9012|VOIDED`);
+      if (f.body.includes('LAST\x1cvd-8Kx1')) p.sendFrame(`${seq++}|PROG|vd-8Kx1|SENT`);
+    };
+    await terminal.void({ ref: 'vd-7Qm2', origRef: '5_0w0g1dbvsz_pc2', amount: 12000 });
+    expect(peer.frames[0].body.slice(2).replaceAll('\x1c', '|')).toBe('|VOID|vd-7Qm2|5_0w0g1dbvsz_pc2|12000');
+    await peer.until(() => peer.controls.filter((b) => b === ACK_BYTE).length >= 2);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(results).toEqual([{ kind: 'result', ref: 'vd-7Qm2', code: '00', approvalNo: '30012399', maskedPan: '941012******9012', message: 'VOIDED' }]);
+    await expect(terminal.last('vd-7Qm2')).resolves.toMatchObject({ kind: 'result', code: '00', approvalNo: '30012399' });
+    await expect(terminal.cancel('vd-7Qm2')).resolves.toMatchObject({ kind: 'result', code: '00' });
+    await expect(terminal.last('vd-8Kx1')).resolves.toEqual({ kind: 'progress', ref: 'vd-8Kx1', stage: 'SENT' });
+  });
+
+  test('VOID with a bad field never reaches the wire', async () => {
+    await expect(terminal.void({ ref: 'vd-1', origRef: 'no spaces', amount: 100 })).rejects.toMatchObject({ code: 'BAD_FIELD', field: 'origRef' });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(peer.frames).toHaveLength(0);
+  });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { ecr1Dialect, isValidMaskedPan, isValidTrack2 } from '../../drivers/ecr1/messages.js';
+import { encodeFrame } from '../../drivers/ecr1/frame.js';
 import { MessageError } from '../../drivers/ecr1/errors.js';
 import { frameVectors } from './vectors.js';
 
@@ -45,6 +46,25 @@ describe('encode', () => {
     expect((err as Error).message).not.toMatch(/9410/);
   });
 
+  test('VOID: the spec vector, byte for byte, frame and LRC included', () => {
+    const body = ecr1Dialect.encode({ cmd: 'VOID', ref: 'vd-7Qm2', origRef: '5_0w0g1dbvsz_pc2', amount: 12000 }, 17);
+    expect(body.equals(vector('host VOID of an approved AUTH (ref, origRef, amount)'))).toBe(true);
+    expect(encodeFrame(body).toString('hex')).toBe('0231371c564f49441c76642d37516d321c355f3077306731646276737a5f7063321c31323030300368');
+  });
+
+  test.each([
+    ['ref', { ref: '' }],
+    ['ref', { ref: 'v'.repeat(21) }],
+    ['origRef', { origRef: '' }],
+    ['origRef', { origRef: 'a/b' }],
+    ['amount', { amount: 0 }],
+    ['amount', { amount: 1e12 }],
+    ['amount', { amount: 12.5 }],
+  ])('VOID refuses a bad %s with BAD_FIELD', (field, patch) => {
+    const msg = { cmd: 'VOID' as const, ref: 'vd-1', origRef: 'p-1', amount: 12000, ...patch };
+    expect(() => ecr1Dialect.encode(msg, 1)).toThrow(expect.objectContaining({ code: 'BAD_FIELD', field }));
+  });
+
   test('track 2 without expiry and amount of 12 digits are accepted', () => {
     expect(isValidTrack2(Buffer.from('9410123456789012==101'))).toBe(true);
     expect(ecr1Dialect.encode({ cmd: 'AUTH', ref: 'r', amount: 999999999999, installment: 36, track2: Buffer.from('941012345678==101') }, 99).toString('latin1')).toBe('99\x1cAUTH\x1cr\x1c999999999999\x1c36\x1c941012345678==101');
@@ -58,6 +78,9 @@ describe('decode', () => {
     expect(ecr1Dialect.decode(vector('terminal RSLT approved'))).toEqual({ cmd: 'RSLT', ref: 'p7Kq2-1', code: '00', approvalNo: '30012345', maskedPan: '941012******9012', message: 'APPROVED' });
     expect(ecr1Dialect.decode(vector('terminal RSLT declined, empty approvalNo'))).toMatchObject({ code: '51', approvalNo: '' });
     expect(ecr1Dialect.decode(vector('terminal RSLT not found, trailing empty fields'))).toEqual({ cmd: 'RSLT', ref: 'zz', code: 'NF', approvalNo: '', maskedPan: '', message: '' });
+    expect(ecr1Dialect.decode(vector('terminal RSLT of a VOID: reversed'))).toEqual({ cmd: 'RSLT', ref: 'vd-7Qm2', code: '00', approvalNo: '30012399', maskedPan: '941012******9012', message: 'VOIDED' });
+    expect(ecr1Dialect.decode(vector('terminal RSLT of a VOID: already reversed'))).toEqual({ cmd: 'RSLT', ref: 'vd-8Kx1', code: 'AV', approvalNo: '30012399', maskedPan: '941012******9012', message: 'ALREADY VOIDED' });
+    expect(ecr1Dialect.decode(Buffer.from('45\x1cRSLT\x1cvd-9\x1cAM\x1c\x1c941012******9012\x1cAMOUNT MISMATCH', 'latin1'))).toMatchObject({ code: 'AM', approvalNo: '' });
     expect(ecr1Dialect.decode(Buffer.from('01\x1cRSLT\x1c\x1cIV\x1c\x1c\x1cunknown CMD'))).toMatchObject({ ref: '', code: 'IV', message: 'unknown CMD' });
   });
 

@@ -657,3 +657,136 @@ function waitForLine(lines: Lines, accept: (line: string) => boolean, timeoutMs 
     check();
   });
 }
+
+describe('void faults (simulator on a real pty)', () => {
+  let fs: FaultStack;
+  let nextAmount = 900_000;
+  const next = (): number => (nextAmount += 1000);
+
+  beforeAll(async () => {
+    fs = await FaultStack.start({ config: { payment: SHORT_WINDOW, terminal: ['answer_timeout_ms = 500'] } });
+  });
+  afterAll(async () => {
+    await fs?.stop();
+  });
+
+  /** "voided", or "approved/void STATE CODE", from a view or an event. */
+  const voidOutcome = (m: Record<string, unknown>): string => {
+    const v = m.void as { state?: string; code?: string } | undefined;
+    return m.state === 'voided' ? 'voided' : `${String(m.state)}/void ${v?.state ?? 'none'}${v?.code ? ` ${v.code}` : ''}`;
+  };
+  const ledgerVoid = async (id: string): Promise<string> => {
+    const r = (await fs.ledger()).get(id);
+    return r === undefined ? 'absent' : voidOutcome({ state: r.st, void: r.vst === undefined ? undefined : { state: r.vst, code: r.vcode } });
+  };
+  const voidsOf = (origRef: unknown): number => fs.sim.events.filter((e) => e.ev === 'rx' && e.cmd === 'VOID' && e.dup !== true && e.origRef === origRef).length;
+  const reversalsOf = (origRef: unknown): number => fs.sim.events.filter((e) => e.ev === 'reversed' && e.origRef === origRef).length;
+
+  /** Pays on the current simulator (it must hold the approval it is asked to reverse); returns the id and its AUTH ref. */
+  async function approvedOnSim(amount: number): Promise<{ id: string; ref: unknown }> {
+    const id = intentId('void');
+    const { final } = await fs.pay(id, amount);
+    expect(final.state).toBe('approved');
+    return { id, ref: fs.auths(amount)[0]?.ref };
+  }
+
+  /** Waits until the void is no longer running or waiting for LAST; returns the last view. */
+  async function voidEnd(id: string, timeoutMs = 40_000): Promise<Record<string, unknown>> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const got = await fs.client.request({ op: 'get', intentId: id });
+      const view = got.intent as Record<string, unknown>;
+      const v = view.void as { state?: string; code?: string } | undefined;
+      const pending = v?.state === 'voiding' || (v?.state === 'unknown' && (v.code === 'NO_ANSWER' || v.code === 'INTERRUPTED'));
+      if (!pending || Date.now() > until) return view;
+      await sleep(100);
+    }
+  }
+
+  function judgeVoid(fault: string, want: { client: RegExp; ledger: RegExp; text: string }, seen: { client: string; ledger: string; voids: number; reversals: number; next: string; note?: string }): void {
+    const ok = want.client.test(seen.client) && want.ledger.test(seen.ledger) && seen.reversals <= 1 && seen.voids >= 1 && seen.voids <= 2 && seen.next === 'approved';
+    matrix.add({
+      group: 'void', fault, expected: `${want.text}; at most one reversal; next approved`,
+      observed: `client ${seen.client}; ledger ${seen.ledger}; VOID ${seen.voids}; reversals ${seen.reversals}; next ${seen.next}${seen.note ? `; ${seen.note}` : ''}`,
+      verdict: ok ? 'ok' : 'FAIL',
+    });
+    expect(seen.client).toMatch(want.client);
+    expect(seen.ledger).toMatch(want.ledger);
+    expect(seen.reversals).toBeLessThanOrEqual(1);
+    expect(seen.voids).toBeGreaterThanOrEqual(1);
+    expect(seen.voids).toBeLessThanOrEqual(2);
+    expect(seen.next).toBe('approved');
+  }
+
+  test('lost ACKs of the VOID frame (first 2): sent again, acted on once, voided', async () => {
+    await fs.swapSim([...QUICK_TERMINAL, '--swallow-void-acks', '2']);
+    const amount = next();
+    const { id, ref } = await approvedOnSim(amount);
+    await fs.client.request({ op: 'void', intentId: id });
+    const end = await voidEnd(id);
+    const swallowed = fs.sim.events.filter((e) => e.ev === 'ack-swallowed' && e.cmd === 'VOID').length;
+    const dups = fs.sim.events.filter((e) => e.ev === 'rx' && e.cmd === 'VOID' && e.dup === true).length;
+    judgeVoid('lost ACK of the VOID (2 swallowed)', { client: /^voided$/, ledger: /^voided$/, text: 'voided, the VOID acted on once' },
+      { client: voidOutcome(end), ledger: await ledgerVoid(id), voids: voidsOf(ref), reversals: reversalsOf(ref), next: await fs.nextPayment(next()), note: `ACKs swallowed ${swallowed}, duplicates ${dups}` });
+    expect(voidsOf(ref)).toBe(1);
+  });
+
+  test('a silent terminal after the VOID: LAST after the result timeout, voided', async () => {
+    await fs.swapSim([...QUICK_TERMINAL, '--void', 'silent']);
+    const amount = next();
+    const { id, ref } = await approvedOnSim(amount);
+    await fs.client.request({ op: 'void', intentId: id });
+    const end = await voidEnd(id);
+    judgeVoid('silent after the VOID', { client: /^voided$/, ledger: /^voided$/, text: 'voided after LAST' },
+      { client: voidOutcome(end), ledger: await ledgerVoid(id), voids: voidsOf(ref), reversals: reversalsOf(ref), next: await fs.nextPayment(next()) });
+  });
+
+  test('unplugged mid-void: unknown NO_ANSWER, then after the replug LAST resolves it: voided', async () => {
+    await fs.swapSim(['--prog-sent-delay', '1500', '--result-delay', '100', '--void', 'silent']);
+    const amount = next();
+    const { id, ref } = await approvedOnSim(amount);
+    await fs.client.request({ op: 'void', intentId: id });
+    await fs.sim.waitFor((e) => e.ev === 'rx' && e.cmd === 'VOID');
+    await fs.pty.unplug();
+    const unknown = await voidEnd(id);
+    await fs.pty.replug();
+    await fs.waitForLink(fs.client, 20_000);
+    let ledger = '';
+    for (const until = Date.now() + 20_000; Date.now() < until; await sleep(200)) {
+      ledger = await ledgerVoid(id);
+      if (ledger === 'voided') break;
+    }
+    const view = (await fs.client.request({ op: 'get', intentId: id })).intent as Record<string, unknown>;
+    judgeVoid('unplugged mid-void', { client: /^approved\/void unknown NO_ANSWER$/, ledger: /^voided$/, text: 'client unknown NO_ANSWER; after replug LAST resolves it to voided (resolved)' },
+      { client: voidOutcome(unknown), ledger, voids: voidsOf(ref), reversals: reversalsOf(ref), next: await fs.nextPayment(next()), note: `after replug ${voidOutcome(view)}${view.resolved === true ? ' resolved' : ''}` });
+    expect(view.resolved).toBe(true);
+  }, 120_000);
+
+  const killMoments: Array<{ label: string; wait: (id: string) => Promise<unknown> }> = [
+    { label: 'the void is recorded', wait: async () => undefined },
+    { label: 'the terminal took the VOID (RCVD)', wait: () => fs.sim.waitFor((e) => e.ev === 'rx' && e.cmd === 'VOID') },
+    { label: 'the reversal went upstream (SENT)', wait: () => fs.sim.waitFor((e) => e.ev === 'stage' && e.stage === 'SENT' && fs.sim.events.some((x) => x.ev === 'rx' && x.cmd === 'VOID' && x.ref === e.ref)) },
+    { label: 'the terminal reversed it', wait: () => fs.sim.waitFor((e) => e.ev === 'reversed') },
+  ];
+  for (const k of killMoments) {
+    test(`kill -9 when ${k.label}: after the restart the void ends definite, never two reversals`, async () => {
+      await fs.swapSim(['--prog-sent-delay', '600', '--result-delay', '600']);
+      const amount = next();
+      const { id, ref } = await approvedOnSim(amount);
+      await fs.client.request({ op: 'void', intentId: id });
+      await k.wait(id);
+      await fs.restartDaemon({ kill: true });
+      await fs.waitForLink(fs.client, 20_000);
+      let end = await voidEnd(id);
+      let note = `after restart ${voidOutcome(end)}`;
+      if (end.state === 'approved') {
+        // The VOID never reached the terminal (or it did nothing): a new void must settle it.
+        await fs.client.request({ op: 'void', intentId: id });
+        end = await voidEnd(id);
+        note += `, void again: ${voidOutcome(end)}`;
+      }
+      judgeVoid(`kill -9 when ${k.label}`, { client: /^voided$/, ledger: /^voided$/, text: 'voided (a second VOID only after the terminal said the first did nothing)' },
+        { client: voidOutcome(end), ledger: await ledgerVoid(id), voids: voidsOf(ref), reversals: reversalsOf(ref), next: await fs.nextPayment(next()), note });
+    }, 120_000);
+  }
+});

@@ -8,7 +8,7 @@
 import type {
   HealthView, IntentEvent, IntentListener, IntentView, OutcomeDetails, PayParams, PaymentService, PaymentState, Subscription,
 } from '../../daemon/payments/model.js';
-import { IntentError, isFinalState } from '../../daemon/payments/model.js';
+import { IntentError, isFinalState, isVoidPending } from '../../daemon/payments/model.js';
 
 interface Entry {
   params: PayParams;
@@ -65,6 +65,20 @@ export class FakePaymentService implements PaymentService {
     return { ...entry.view };
   }
 
+  /** Starts a void of an approved payment (the test ends it with `emit`); a voided one answers as it is. */
+  async void(intentId: string, reason: string | undefined, listener?: IntentListener): Promise<Subscription> {
+    this.calls.push(`void ${intentId}`);
+    this.maybeFail();
+    const entry = this.find(intentId);
+    if (entry.view.state !== 'approved' && entry.view.state !== 'voided') {
+      throw new IntentError('NOT_VOIDABLE', `payment ${intentId} is ${entry.view.state}; only an approved payment can be voided`);
+    }
+    if (entry.view.state === 'approved' && !isVoidPending(entry.view.void)) {
+      entry.view = { ...entry.view, void: { state: 'voiding' }, ...(reason === undefined ? {} : { voidReason: reason }) };
+    }
+    return this.subscribe(entry, listener);
+  }
+
   async get(intentId: string, listener?: IntentListener): Promise<Subscription> {
     this.calls.push(`get ${intentId}`);
     this.maybeFail();
@@ -90,7 +104,7 @@ export class FakePaymentService implements PaymentService {
     entry.view = { ...entry.view, ...details, state, updatedAt: at, attempt: attempt ?? entry.view.attempt };
     const event: IntentEvent = { type: 'event', intentId, state, at, attempt: entry.view.attempt, ...details };
     for (const listener of [...entry.listeners]) listener(event);
-    if (isFinalState(state)) entry.listeners.clear();
+    if (isFinalState(state) && !isVoidPending(entry.view.void)) entry.listeners.clear();
     return event;
   }
 
@@ -102,7 +116,7 @@ export class FakePaymentService implements PaymentService {
 
   private subscribe(entry: Entry, listener?: IntentListener): Subscription {
     const view = { ...entry.view };
-    if (listener !== undefined && !isFinalState(view.state)) entry.listeners.add(listener);
+    if (listener !== undefined && (!isFinalState(view.state) || isVoidPending(view.void))) entry.listeners.add(listener);
     return { view, unsubscribe: () => { if (listener !== undefined) entry.listeners.delete(listener); } };
   }
 

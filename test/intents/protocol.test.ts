@@ -33,6 +33,10 @@ describe('parseRequest: accepted requests', () => {
     ['unknown extra fields are ignored', { ...PAY, future: { x: 1 }, currency: 'KRW' },
       { op: 'pay', req: 'r1', params: { intentId: 'order-8812', authorizationId: 'A1B2C3', amount: 12000, installment: 0 } }],
     ['cancel', { op: 'cancel', req: 'r2', intentId: 'order-8812' }, { op: 'cancel', req: 'r2', intentId: 'order-8812' }],
+    ['void with a reason', { op: 'void', req: 'r5', intentId: 'order-8812', reason: 'dispense failed' }, { op: 'void', req: 'r5', intentId: 'order-8812', reason: 'dispense failed' }],
+    ['void without a reason', { op: 'void', intentId: 'o' }, { op: 'void', intentId: 'o' }],
+    ['void with an empty reason and one of 80 characters', { op: 'void', intentId: 'o', reason: '' }, { op: 'void', intentId: 'o', reason: '' }],
+    ['void reason at its maximum', { op: 'void', intentId: 'o', reason: '~'.repeat(80) }, { op: 'void', intentId: 'o', reason: '~'.repeat(80) }],
     ['get follow', { op: 'get', req: 'r3', intentId: 'o', follow: true }, { op: 'get', req: 'r3', intentId: 'o', follow: true }],
     ['get follow defaults to false', { op: 'get', intentId: 'o' }, { op: 'get', intentId: 'o', follow: false }],
     ['health', { op: 'health', req: 'r4' }, { op: 'health', req: 'r4' }],
@@ -60,6 +64,8 @@ const INSTALLMENT_MSG = 'installment must be an integer from 0 to 36';
 const INTENT_MSG = 'intentId must be 1 to 64 characters of A-Z a-z 0-9 . _ : -';
 const AUTH_MSG = 'authorizationId must be 1 to 60 printable ASCII characters without spaces (0x21 to 0x7E)';
 
+const REASON_MSG = 'reason must be 0 to 80 printable ASCII characters (0x20 to 0x7E)';
+
 describe('parseRequest: refused field values (BAD_REQUEST naming the field, req echoed)', () => {
   test.each<[string, Record<string, unknown>, string]>([
     ['amount as a string', { ...PAY, amount: '12000' }, AMOUNT_MSG],
@@ -75,6 +81,11 @@ describe('parseRequest: refused field values (BAD_REQUEST naming the field, req 
     ['installment fractional', { ...PAY, installment: 1.5 }, INSTALLMENT_MSG],
     ['installment as a string', { ...PAY, installment: '3' }, INSTALLMENT_MSG],
     ['installment null', { ...PAY, installment: null }, INSTALLMENT_MSG],
+    ['void reason of 81 characters', { op: 'void', req: 'r1', intentId: 'o', reason: 'x'.repeat(81) }, REASON_MSG],
+    ['void reason with a newline', { op: 'void', req: 'r1', intentId: 'o', reason: 'a\nb' }, REASON_MSG],
+    ['void reason non-ASCII', { op: 'void', req: 'r1', intentId: 'o', reason: 'é' }, REASON_MSG],
+    ['void reason null', { op: 'void', req: 'r1', intentId: 'o', reason: null }, REASON_MSG],
+    ['void without intentId', { op: 'void', req: 'r1' }, INTENT_MSG],
     ['intentId missing', { ...PAY, intentId: undefined }, INTENT_MSG],
     ['intentId empty', { ...PAY, intentId: '' }, INTENT_MSG],
     ['intentId 65 chars', { ...PAY, intentId: 'x'.repeat(65) }, INTENT_MSG],
@@ -90,8 +101,8 @@ describe('parseRequest: refused field values (BAD_REQUEST naming the field, req 
     ['cancel without intentId', { op: 'cancel', req: 'r1' }, INTENT_MSG],
     ['get with a bad intentId', { op: 'get', req: 'r1', intentId: 'a b' }, INTENT_MSG],
     ['get follow as a string', { op: 'get', req: 'r1', intentId: 'o', follow: 'yes' }, 'follow must be true or false'],
-    ['op missing', { req: 'r1' }, 'op is required: one of pay, cancel, get, health, terminal.ping'],
-    ['op a number', { op: 1, req: 'r1' }, 'op must be a string: one of pay, cancel, get, health, terminal.ping'],
+    ['op missing', { req: 'r1' }, 'op is required: one of pay, cancel, void, get, health, terminal.ping'],
+    ['op a number', { op: 1, req: 'r1' }, 'op must be a string: one of pay, cancel, void, get, health, terminal.ping'],
   ])('%s', (_name, input, message) => {
     const err = failure(() => parseObj(input));
     expect(err.code).toBe('BAD_REQUEST');
@@ -125,7 +136,7 @@ describe('parseRequest: refused lines', () => {
   test('unknown op: UNKNOWN_OP, echoing a short printable op and the req', () => {
     const err = failure(() => parseObj({ op: 'refund', req: 'r5' }));
     expect(err.code).toBe('UNKNOWN_OP');
-    expect(err.message).toBe('unknown op "refund": expected one of pay, cancel, get, health, terminal.ping');
+    expect(err.message).toBe('unknown op "refund": expected one of pay, cancel, void, get, health, terminal.ping');
     expect(err.req).toBe('r5');
   });
 
@@ -133,7 +144,7 @@ describe('parseRequest: refused lines', () => {
     for (const op of ['x'.repeat(33), 'a\nb', '']) {
       const err = failure(() => parseObj({ op }));
       expect(err.code).toBe('UNKNOWN_OP');
-      expect(err.message).toBe('unknown op: expected one of pay, cancel, get, health, terminal.ping');
+      expect(err.message).toBe('unknown op: expected one of pay, cancel, void, get, health, terminal.ping');
     }
   });
 

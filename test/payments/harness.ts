@@ -34,7 +34,7 @@ export const POLICY: PaymentPolicy = {
 };
 
 export interface SentCommand {
-  cmd: 'AUTH' | 'CNCL' | 'LAST';
+  cmd: 'AUTH' | 'CNCL' | 'LAST' | 'VOID';
   ref: string;
   at: number;
 }
@@ -84,6 +84,17 @@ export class FakeTerminal extends EventEmitter implements TerminalPort {
     }
     if (this.authMode === 'ack') return Promise.resolve();
     return new Promise((resolve, reject) => { this.heldAuth = { resolve, reject }; });
+  }
+
+  /** The VOIDs sent, in order; 'ack' resolves at once, 'fail' rejects (no ACK). */
+  readonly voidRequests: { ref: string; origRef: string; amount: number }[] = [];
+  voidMode: 'ack' | 'fail' = 'ack';
+
+  void(req: { ref: string; origRef: string; amount: number }): Promise<void> {
+    this.sent.push({ cmd: 'VOID', ref: req.ref, at: this.clock.now() });
+    this.voidRequests.push({ ...req });
+    if (this.voidMode === 'fail' || !this.isUp) return Promise.reject(new OtcdError('LINK_FAILED', 'no ACK after 4 sends'));
+    return Promise.resolve();
   }
 
   /** PING: not in `sent` (supervision's own traffic), counted in `pings`. */
