@@ -164,7 +164,7 @@ describe('a story trace read from strace', () => {
 
 /** An ecr1 AUTH frame: STX, SEQ FS AUTH FS ref FS amount FS inst FS track2, ETX, LRC. */
 function authFrame(ref: string): Buffer {
-  const body = b(['01', 'AUTH', ref, '1000', '00', '1234567890123456=3012'].join('\x1c'));
+  const body = b(['01', 'AUTH', ref, '1000', '00', '9410123456789012=3012'].join('\x1c'));
   let lrc = 0x03;
   for (const x of body) lrc ^= x;
   return Buffer.concat([b('\x02'), body, b('\x03'), Buffer.from([lrc])]);
