@@ -1,41 +1,22 @@
 // Runs the compiled otcctl (dist/daemon/otcctl.js, so `npm run build` first)
 // as a child process, as a technician would, and collects what it prints.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildSync } from 'esbuild';
 import { repoRoot } from '../../scripts/lib/repo-root.js';
+import { forNobody, removeCopiesForNobody } from '../../scripts/testkit/for-nobody.js';
 
 export const OTCCTL = join(repoRoot(), 'dist', 'daemon', 'otcctl.js');
 
-let nobodysCopy: string | undefined;
-
-/**
- * otcctl for an unprivileged user: the checkout may sit where other users
- * cannot enter (/root/otcd, a mktemp -d directory: 0700), so `nobody` gets
- * dist/daemon/otcctl.js and its imports bundled into one file in a world-
- * readable temporary directory, beside a copy of package.json (its module
- * type and the version otcctl reads), laid out as in the checkout.
- */
+/** otcctl for an unprivileged user (scripts/testkit/for-nobody.ts). */
 function otcctlForNobody(): string {
-  if (nobodysCopy !== undefined) return nobodysCopy;
-  const dir = mkdtempSync(join(tmpdir(), 'otcd-otcctl-'));
-  mkdirSync(join(dir, 'dist', 'daemon'), { recursive: true });
-  copyFileSync(join(repoRoot(), 'package.json'), join(dir, 'package.json'));
-  const script = join(dir, 'dist', 'daemon', 'otcctl.js');
-  buildSync({ entryPoints: [OTCCTL], outfile: script, bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning' });
-  for (const d of [dir, join(dir, 'dist'), join(dir, 'dist', 'daemon')]) chmodSync(d, 0o755);
-  for (const f of [script, join(dir, 'package.json')]) chmodSync(f, 0o644);
-  nobodysCopy = script;
-  return script;
+  return forNobody(OTCCTL);
 }
 
 /** Removes nobody's copy of otcctl, if one was made (a suite's afterAll). */
 export function removeOtcctlForNobody(): void {
-  if (nobodysCopy === undefined) return;
-  rmSync(join(nobodysCopy, '..', '..', '..'), { recursive: true, force: true });
-  nobodysCopy = undefined;
+  removeCopiesForNobody();
 }
 
 export interface CtlResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }

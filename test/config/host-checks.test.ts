@@ -10,6 +10,7 @@
  * child runs dist/daemon/otcd.js).
  */
 import { spawn } from 'node:child_process';
+import { forNobody, removeCopiesForNobody } from '../../scripts/testkit/for-nobody.js';
 import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,8 @@ import { loadConfigFiles } from '../../config/load.js';
 import { lookupUser } from '../../config/service-user.js';
 import { makeSelfSignedCertificate } from '../../scripts/provider-standin/x509.js';
 
-const OTCD = new URL('../../dist/daemon/otcd.js', import.meta.url).pathname;
+// nobody runs its own copy: the checkout may be closed to other users (scripts/testkit/for-nobody.ts).
+const OTCD = forNobody(new URL('../../dist/daemon/main.js', import.meta.url).pathname);
 const NOBODY = lookupUser('nobody');
 const ROOT_DIR = mkdtempSync(join(tmpdir(), 'otcd-host-checks-'));
 // mkdtemp makes 0700: nobody must be able to reach what it is meant to read
@@ -71,6 +73,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (readOnlyMounted) await run('umount', [f.readOnlyDir]);
   rmSync(ROOT_DIR, { recursive: true, force: true });
+  removeCopiesForNobody();
 });
 
 /** A configuration that passes every host check, plus `extra` lines per section; returns its path. */
