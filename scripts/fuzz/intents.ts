@@ -42,6 +42,8 @@ const MAX_INSTALLMENT = 36;
 const REQ_RE = /^[\x20-\x7E]{1,64}$/;
 const INTENT_ID_RE = /^[A-Za-z0-9._:-]{1,64}$/;
 const AUTHORIZATION_ID_RE = /^[\x21-\x7E]{1,60}$/;
+/** A void's reason (intent-protocol.md `void`): 0..80 printable ASCII characters. */
+const VOID_REASON_RE = /^[\x20-\x7E]{0,80}$/;
 
 type Expected = { ok: true; value: IntentRequest } | { ok: false; codes: Set<string> };
 
@@ -97,6 +99,11 @@ export function expectedFor(line: Buffer | string): Expected {
     };
   } else if (op === 'cancel') {
     result = { op, ...base, intentId: str('intentId', INTENT_ID_RE) };
+  } else if (op === 'void') {
+    const intentId = str('intentId', INTENT_ID_RE);
+    const reason = own('reason');
+    if (reason !== undefined && (typeof reason !== 'string' || !VOID_REASON_RE.test(reason))) codes.add('BAD_REQUEST');
+    result = { op, ...base, intentId, ...(typeof reason === 'string' ? { reason } : {}) };
   } else if (op === 'get') {
     const follow = own('follow');
     if (follow !== undefined && typeof follow !== 'boolean') codes.add('BAD_REQUEST');
@@ -120,8 +127,9 @@ function checkContract(r: IntentRequest): void {
     check(AUTHORIZATION_ID_RE.test(p.authorizationId), 'accepted a malformed authorizationId');
     check(Number.isSafeInteger(p.amount) && p.amount >= 1 && p.amount <= MAX_AMOUNT && !Object.is(p.amount, -0), `accepted amount ${p.amount}`);
     check(Number.isInteger(p.installment) && p.installment >= 0 && p.installment <= MAX_INSTALLMENT && !Object.is(p.installment, -0), `accepted installment ${p.installment}`);
-  } else if (r.op === 'cancel' || r.op === 'get') {
+  } else if (r.op === 'cancel' || r.op === 'get' || r.op === 'void') {
     check(INTENT_ID_RE.test(r.intentId), 'accepted a malformed intentId');
+    if (r.op === 'void') check(r.reason === undefined || VOID_REASON_RE.test(r.reason), 'accepted a malformed reason');
     if (r.op === 'get') check(typeof r.follow === 'boolean', 'follow is not a boolean');
   }
 }
@@ -271,6 +279,11 @@ const validEntriesArb: fc.Arbitrary<Entries> = fc.oneof(
   fc.record({ req: fc.option(reqArb), id: intentIdArb }).map(({ req, id }): Entries => [
     ['op', json('cancel')], ...(req === null ? [] : [['req', json(req)] as [string, Raw]]), ['intentId', json(id)],
   ]),
+  fc.record({ req: fc.option(reqArb), id: intentIdArb, reason: fc.option(fc.string({ unit: printable(0x20, 0x7e), maxLength: 80 })) })
+    .map(({ req, id, reason }): Entries => [
+      ['op', json('void')], ...(req === null ? [] : [['req', json(req)] as [string, Raw]]), ['intentId', json(id)],
+      ...(reason === null ? [] : [['reason', json(reason)] as [string, Raw]]),
+    ]),
   fc.record({ req: fc.option(reqArb), id: intentIdArb, follow: fc.option(fc.boolean()) }).map(({ req, id, follow }): Entries => [
     ['op', json('get')], ...(req === null ? [] : [['req', json(req)] as [string, Raw]]), ['intentId', json(id)],
     ...(follow === null ? [] : [['follow', json(follow)] as [string, Raw]]),

@@ -13,7 +13,7 @@ describe('fuzz: intent socket lines (parseRequest, LineReader)', () => {
     expect(report.failure ? formatReport(report) : undefined).toBeUndefined();
     expect(report.cases).toBe(CASES);
     // The inputs reach every outcome, not only the parser's first refusal.
-    for (const op of ['pay', 'cancel', 'get', 'health', 'terminal.ping']) expect(report.acceptedBy[op]).toBeGreaterThan(0);
+    for (const op of ['pay', 'cancel', 'void', 'get', 'health', 'terminal.ping']) expect(report.acceptedBy[op]).toBeGreaterThan(0);
     for (const code of ['BAD_REQUEST', 'UNKNOWN_OP', 'LINE_TOO_LONG']) expect(report.rejectedBy[code]).toBeGreaterThan(0);
   });
 });
