@@ -17,6 +17,7 @@ import { SerialPort } from 'serialport';
 import { Link } from '../drivers/ecr1/link.js';
 import { ecr1Dialect } from '../drivers/ecr1/messages.js';
 import { SerialTransport, BITS_PER_BYTE } from '../drivers/transport/serial.js';
+import { wakeOnPollerEvents } from '../drivers/transport/poller-wakeup.js';
 
 const BAUD = 115200;
 const COUNT = Number(process.argv[2] ?? 100);
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
     }
     const peer = new SerialPort({ path: b, baudRate: BAUD, autoOpen: false });
     await new Promise<void>((resolve, reject) => peer.open((err) => (err ? reject(err) : resolve())));
+    wakeOnPollerEvents(peer);
     // ACK every frame: the byte after ETX is the LRC, then answer.
     let afterEtx = false;
     peer.on('data', (chunk: Buffer) => {

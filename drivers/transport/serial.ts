@@ -13,6 +13,7 @@ import type { SerialPort } from 'serialport';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import { TransportBase, type ByteTransport } from './transport.js';
 import { TransportError } from './errors.js';
+import { wakeOnPollerEvents } from './poller-wakeup.js';
 
 /** 8N1: start bit, 8 data bits, stop bit. */
 export const BITS_PER_BYTE = 10;
@@ -103,6 +104,7 @@ export class SerialTransport extends TransportBase implements ByteTransport {
           reject(TransportError.fromOpen(address, err));
           return;
         }
+        wakeOnPollerEvents(port);
         resolve(new SerialTransport(address, port, baudRate, clock, timeoutMs));
       });
     });

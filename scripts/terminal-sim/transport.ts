@@ -4,6 +4,9 @@
 import { stat } from 'node:fs/promises';
 import net from 'node:net';
 import { SerialPort } from 'serialport';
+// Platform plumbing, not protocol: the simulator shares no framing or link
+// code with drivers/, but Node 26's stalled serialport reads hit it the same way.
+import { wakeOnPollerEvents } from '../../drivers/transport/poller-wakeup.js';
 import type { Wire } from './link.js';
 
 export const REOPEN_INTERVAL_MS = 200;
@@ -104,6 +107,7 @@ export class SerialTransport implements Transport {
         return;
       }
       this.waitingReported = false;
+      wakeOnPollerEvents(p);
       this.port = p;
       p.on('data', (chunk: Buffer) => {
         if (this.port === p) this.handlers?.data(chunk);

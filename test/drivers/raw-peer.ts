@@ -4,6 +4,7 @@
  * bytes a test tells it to, so link rules can be checked on the wire.
  */
 import { SerialPort } from 'serialport';
+import { wakeOnPollerEvents } from '../../drivers/transport/poller-wakeup.js';
 
 const STX = 0x02;
 const ETX = 0x03;
@@ -33,7 +34,11 @@ export class RawPeer {
   static open(path: string): Promise<RawPeer> {
     return new Promise((resolve, reject) => {
       const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
-      port.open((err) => (err ? reject(err) : resolve(new RawPeer(port))));
+      port.open((err) => {
+        if (err) return reject(err);
+        wakeOnPollerEvents(port);
+        resolve(new RawPeer(port));
+      });
     });
   }
 

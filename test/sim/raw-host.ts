@@ -3,6 +3,7 @@
 // into link replies and frames, checking each LRC itself.
 import net from 'node:net';
 import { SerialPort } from 'serialport';
+import { wakeOnPollerEvents } from '../../drivers/transport/poller-wakeup.js';
 
 export const STX = 0x02;
 export const ETX = 0x03;
@@ -46,6 +47,7 @@ export class RawHost {
   static async overSerial(path: string): Promise<RawHost> {
     const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
     await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+    wakeOnPollerEvents(port);
     const host = new RawHost({
       write: (b) => void port.write(b),
       close: () => new Promise((r) => (port.isOpen ? port.close(() => r()) : r())),
