@@ -7,7 +7,8 @@
 #
 #   LINE      a Node major version: 20, 22, 24, 26
 #   --suite   all: the whole jest suite; e2e (default): the suites that start
-#             the real daemon (*.e2e.test.ts and test/faults/), then the demo
+#             the real daemon (*.e2e.test.ts and test/faults/); either way
+#             followed by the demo
 #   --cache   where node binaries are kept between runs; default
 #             $OTCD_CI_CACHE or /var/cache/otcd-ci (node-LINE/ in it)
 #
@@ -93,15 +94,12 @@ rm -f "$jest_log"
 jest_s=$((SECONDS - t0))
 
 # ---- the demo -------------------------------------------------------------------
-demo=""
-if [ "$SUITE" = e2e ]; then
-  t0=$SECONDS
-  demo_out=$(node dist/scripts/demo.js 2>&1) || { echo "$demo_out"; fail "the demo (node dist/scripts/demo.js) did not end approved"; }
-  echo "$demo_out"
-  grep -q '^approved: ' <<<"$demo_out" || fail "the demo printed no approval"
-  daemon_node=$(sed -n 's/.*otcd ready .* node=\(v[0-9.]*\).*/\1/p' <<<"$demo_out" | head -1)
-  [ "$daemon_node" = "$VERSION" ] || fail "the demo's daemon ran on '${daemon_node:-?}', not $VERSION"
-  demo="; demo approved with the daemon on $daemon_node in $((SECONDS - t0)) s"
-fi
+t0=$SECONDS
+demo_out=$(node dist/scripts/demo.js 2>&1) || { echo "$demo_out"; fail "the demo (node dist/scripts/demo.js) did not end approved"; }
+echo "$demo_out"
+grep -q '^approved: ' <<<"$demo_out" || fail "the demo printed no approval"
+daemon_node=$(sed -n 's/.*otcd ready .* node=\(v[0-9.]*\).*/\1/p' <<<"$demo_out" | head -1)
+[ "$daemon_node" = "$VERSION" ] || fail "the demo's daemon ran on '${daemon_node:-?}', not $VERSION"
+demo="; demo approved with the daemon on $daemon_node in $((SECONDS - t0)) s"
 
 printf 'PASS node %s (%s): %s, %s, in %d s%s\n' "$LINE" "$VERSION" "$what" "$summary" "$jest_s" "$demo"
