@@ -15,6 +15,7 @@ import { SOCKET_OPTIONS, SOCKET_OPTIONS_HELP, intOption, type Command, type Outp
 import { connectDaemon } from './daemon-link.js';
 import { UsageError } from './errors.js';
 import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
+import { CANCEL_REQ, followIntent } from './follow-intent.js';
 import { formatAmount, formatClock, printable } from './format.js';
 import { socketTarget } from './target.js';
 import { errorView, eventView, intentView, messageView, type EventSummary, type IntentSummary } from './views.js';
@@ -37,9 +38,8 @@ const EXIT_BY_STATE: Record<PaymentState, number | undefined> = {
 const REFUSED_CODES = new Set(['BUSY', 'CONFLICT', 'SHUTTING_DOWN', 'NOT_FOUND']);
 const BAD_REQUEST_CODES = new Set(['BAD_REQUEST', 'LINE_TOO_LONG', 'UNKNOWN_OP']);
 
-/** Our own correlation ids: one pay and at most one cancel per connection. */
+/** Our own correlation id: one pay (and at most one cancel, CANCEL_REQ) per connection. */
 const PAY_REQ = 'pay';
-const CANCEL_REQ = 'cancel';
 
 /** "otcctl-20261127-100000-a1b2c3": sortable, unique enough, within the intentId alphabet. */
 export function generateIntentId(nowMs = Date.now()): string {
@@ -102,93 +102,26 @@ ${EXIT_CODES_HELP}`,
   },
 };
 
-type Interrupt = 'SIGINT' | 'SIGTERM';
-
 /** Follows one payment to its end; resolves with the exit code. */
 export async function runPayment(client: IntentClient, fields: PayRequestFields, output: Output, json: boolean): Promise<number> {
   const { intentId } = fields;
   const render = json ? new JsonRenderer(output) : new TextRenderer(output, fields);
-  let replied = false;
-  let cancelWanted = false;
-  let cancelSent = false;
-  let ending = false;
-  let settle: (code: number) => void = () => undefined;
-  const finished = new Promise<number>((resolve) => { settle = resolve; });
-
-  const sendCancel = (): void => {
-    if (cancelSent) return;
-    cancelSent = true;
-    try {
-      client.sendLine(JSON.stringify({ op: 'cancel', req: CANCEL_REQ, intentId }));
-    } catch {
-      // The connection is gone; the close handler below reports it.
-    }
-  };
-
-  const finish = (state: PaymentState): void => {
-    const code = EXIT_BY_STATE[state];
-    if (code !== undefined) settle(code);
-  };
-
-  client.onMessage = (m: DaemonMessage) => {
-    render.message(m);
-    if (m.req === PAY_REQ) {
-      if (m.type === 'error') {
-        const err = errorView(m);
-        settle(BAD_REQUEST_CODES.has(err?.code ?? '') ? EXIT.USAGE : REFUSED_CODES.has(err?.code ?? '') ? EXIT.NOT_APPROVED : EXIT.UNKNOWN);
-        return;
-      }
-      replied = true;
-      const view = intentView(m.intent);
-      if (view) finish(view.state);
-      if (cancelWanted) sendCancel();
-      return;
-    }
-    if (m.type === 'event' && m.intentId === intentId) {
-      const event = eventView(m);
-      if (event) finish(event.state);
-    }
-  };
-
-  const interrupts: Interrupt[] = [];
-  const onInterrupt = (signal: Interrupt): void => {
-    interrupts.push(signal);
-    if (interrupts.length === 1) {
-      render.note(`${signal === 'SIGINT' ? 'Ctrl-C' : signal}: cancelling ${intentId} and waiting for its final state (again to stop waiting)`);
-      cancelWanted = true;
-      if (replied) sendCancel();
-      return;
-    }
-    render.note(`stopped waiting: the payment ${intentId} goes on in otcd; its outcome is not known here (see otcctl payments)`);
-    settle(EXIT.UNKNOWN);
-  };
-  const onSigint = (): void => onInterrupt('SIGINT');
-  const onSigterm = (): void => onInterrupt('SIGTERM');
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigterm);
-
-  // A waiter that accepts nothing rejects when the connection ends.
-  const closed = client.next(() => false).then(() => EXIT.UNKNOWN, (err: Error) => {
-    if (ending) return EXIT.UNKNOWN;
-    render.note(`lost otcd before the final state (${err.message}): the outcome of ${intentId} is not known here. `
-      + 'Run the same otcctl pay command with --intent-id ' + intentId + ' to follow it, or see otcctl payments.');
-    return EXIT.UNKNOWN;
+  render.started();
+  const code = await followIntent(client, {
+    line: { op: 'pay', req: PAY_REQ, ...fields },
+    show: (m) => render.message(m),
+    note: (text) => render.note(text),
+    refused: (errorCode = '') => (BAD_REQUEST_CODES.has(errorCode) ? EXIT.USAGE : REFUSED_CODES.has(errorCode) ? EXIT.NOT_APPROVED : EXIT.UNKNOWN),
+    ended: (view) => EXIT_BY_STATE[view.state],
+    words: {
+      cancelling: (signal) => `${signal === 'SIGINT' ? 'Ctrl-C' : signal}: cancelling ${intentId} and waiting for its final state (again to stop waiting)`,
+      stoppedWaiting: `stopped waiting: the payment ${intentId} goes on in otcd; its outcome is not known here (see otcctl payments)`,
+      lost: (reason) => `lost otcd before the final state (${reason}): the outcome of ${intentId} is not known here. `
+        + `Run the same otcctl pay command with --intent-id ${intentId} to follow it, or see otcctl payments.`,
+    },
   });
-
-  try {
-    client.sendLine(JSON.stringify({ op: 'pay', req: PAY_REQ, ...fields }));
-    render.started();
-    const code = await Promise.race([finished, closed]);
-    ending = true;
-    render.done(code);
-    return code;
-  } finally {
-    ending = true;
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigterm);
-    client.onMessage = undefined;
-    client.close();
-  }
+  render.done(code);
+  return code;
 }
 
 interface Renderer {

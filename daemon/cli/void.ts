@@ -12,6 +12,7 @@ import { SOCKET_OPTIONS, SOCKET_OPTIONS_HELP, type Command, type Output } from '
 import { connectDaemon } from './daemon-link.js';
 import { UsageError } from './errors.js';
 import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
+import { CANCEL_REQ, followIntent } from './follow-intent.js';
 import { formatClock, printable } from './format.js';
 import { socketTarget } from './target.js';
 import { errorView, eventView, intentView, messageView, type EventSummary, type IntentSummary } from './views.js';
@@ -19,7 +20,6 @@ import { errorView, eventView, intentView, messageView, type EventSummary, type 
 const INTENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 const REASON_PATTERN = new RegExp(`^[\\x20-\\x7E]{0,${MAX_VOID_REASON_LENGTH}}$`);
 const VOID_REQ = 'void';
-const CANCEL_REQ = 'cancel';
 const BAD_REQUEST_CODES = new Set(['BAD_REQUEST', 'LINE_TOO_LONG', 'UNKNOWN_OP']);
 
 export interface VoidRequestFields { intentId: string; reason?: string }
@@ -86,8 +86,6 @@ ${EXIT_CODES_HELP}
   },
 };
 
-type Interrupt = 'SIGINT' | 'SIGTERM';
-
 /** Follows one void to its end; resolves with the exit code. */
 export async function runVoid(client: IntentClient, fields: VoidRequestFields, output: Output, json: boolean): Promise<number> {
   const { intentId } = fields;
@@ -106,80 +104,21 @@ export async function runVoid(client: IntentClient, fields: VoidRequestFields, o
     const view = m.type === 'reply' ? intentView(m.intent) : m.type === 'event' && m.intentId === intentId ? eventView(m) : undefined;
     if (view) output.out(voidLine(view));
   };
-
-  let replied = false;
-  let cancelWanted = false;
-  let cancelSent = false;
-  let ending = false;
-  let settle: (code: number) => void = () => undefined;
-  const finished = new Promise<number>((resolve) => { settle = resolve; });
-  const sendCancel = (): void => {
-    if (cancelSent) return;
-    cancelSent = true;
-    try {
-      client.sendLine(JSON.stringify({ op: 'cancel', req: CANCEL_REQ, intentId }));
-    } catch {
-      // The connection is gone; the close handler reports it.
-    }
-  };
-
-  client.onMessage = (m: DaemonMessage) => {
-    show(m);
-    if (m.req === VOID_REQ) {
-      if (m.type === 'error') {
-        settle(BAD_REQUEST_CODES.has(errorView(m)?.code ?? '') ? EXIT.USAGE : EXIT.NOT_APPROVED);
-        return;
-      }
-      replied = true;
-      const view = intentView(m.intent);
-      const end = view && voidEnd(view);
-      if (end !== undefined) settle(end);
-      if (cancelWanted) sendCancel();
-      return;
-    }
-    if (m.type === 'event' && m.intentId === intentId) {
-      const event = eventView(m);
-      const end = event && voidEnd(event);
-      if (end !== undefined) settle(end);
-    }
-  };
-
-  const interrupts: Interrupt[] = [];
-  const onInterrupt = (signal: Interrupt): void => {
-    interrupts.push(signal);
-    if (interrupts.length === 1) {
-      output.err(`otcctl: ${signal === 'SIGINT' ? 'Ctrl-C' : signal}: cancelling the void of ${intentId} and waiting for its end (again to stop waiting)`);
-      cancelWanted = true;
-      if (replied) sendCancel();
-      return;
-    }
-    output.err(`otcctl: stopped waiting: the void of ${intentId} goes on in otcd; see otcctl payments`);
-    settle(EXIT.UNKNOWN);
-  };
-  const onSigint = (): void => onInterrupt('SIGINT');
-  const onSigterm = (): void => onInterrupt('SIGTERM');
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigterm);
-
-  const closed = client.next(() => false).then(() => EXIT.UNKNOWN, (err: Error) => {
-    if (!ending) output.err(`otcctl: lost otcd before the void ended (${err.message}); see otcctl payments`);
-    return EXIT.UNKNOWN;
+  if (!json) output.out(`voiding ${intentId}`);
+  const code = await followIntent(client, {
+    line: { op: 'void', req: VOID_REQ, intentId, ...(fields.reason === undefined ? {} : { reason: fields.reason }) },
+    show,
+    note: (text) => output.err(`otcctl: ${text}`),
+    refused: (errorCode = '') => (BAD_REQUEST_CODES.has(errorCode) ? EXIT.USAGE : EXIT.NOT_APPROVED),
+    ended: voidEnd,
+    words: {
+      cancelling: (signal) => `${signal === 'SIGINT' ? 'Ctrl-C' : signal}: cancelling the void of ${intentId} and waiting for its end (again to stop waiting)`,
+      stoppedWaiting: `stopped waiting: the void of ${intentId} goes on in otcd; see otcctl payments`,
+      lost: (reason) => `lost otcd before the void ended (${reason}); see otcctl payments`,
+    },
   });
-
-  try {
-    client.sendLine(JSON.stringify({ op: 'void', req: VOID_REQ, intentId, ...(fields.reason === undefined ? {} : { reason: fields.reason }) }));
-    if (!json) output.out(`voiding ${intentId}`);
-    const code = await Promise.race([finished, closed]);
-    ending = true;
-    if (!json) output.out(code === EXIT.OK ? 'VOIDED' : code === EXIT.NOT_APPROVED ? 'NOT VOIDED: nothing was reversed' : 'VOID OUTCOME UNKNOWN: see the code above and otcctl payments');
-    return code;
-  } finally {
-    ending = true;
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigterm);
-    client.onMessage = undefined;
-    client.close();
-  }
+  if (!json) output.out(code === EXIT.OK ? 'VOIDED' : code === EXIT.NOT_APPROVED ? 'NOT VOIDED: nothing was reversed' : 'VOID OUTCOME UNKNOWN: see the code above and otcctl payments');
+  return code;
 }
 
 function voidLine(v: IntentSummary | EventSummary): string {
