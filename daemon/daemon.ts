@@ -185,7 +185,7 @@ export class Daemon {
     this.log.info('stopped');
   }
 
-  health(): Omit<HealthView, 'payment' | 'unresolved'> {
+  health(): Omit<HealthView, 'payment' | 'unresolved' | 'unresolvedVoids'> {
     const lastPong = this.terminal.lastPongAt;
     const lastError = this.provider.lastError;
     const lastSuccess = this.provider.lastSuccessAt;

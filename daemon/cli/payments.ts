@@ -71,19 +71,33 @@ export function paymentRow(r: LedgerRecord): PaymentRow {
   return row;
 }
 
-/** Payments whose outcome is unknown and not resolved yet, oldest first: what needs reconciling with the acquirer. */
+/**
+ * What needs a person, in ledger order: payments whose outcome is unknown
+ * (reconcile with the acquirer), and approved payments whose void's outcome
+ * is unknown (the money may not have gone back).
+ */
 export function unresolvedRows(records: readonly LedgerRecord[]): PaymentRow[] {
-  return records.filter((r) => r.st === 'unknown').map(paymentRow);
+  return records.filter((r) => r.st === 'unknown' || (r.st === 'approved' && r.vst === 'unknown')).map(paymentRow);
 }
 
 export function renderUnresolved(rows: PaymentRow[]): string {
   if (rows.length === 0) return 'no unresolved payments: the outcome of every payment in the ledger is known';
-  return `${renderPayments(rows)}
-
-${rows.length} payment(s) with an unknown outcome, oldest first: the card data may have reached the
+  const payments = rows.filter((r) => r.state === 'unknown').length;
+  const voids = rows.length - payments;
+  const paragraphs = [renderPayments(rows)];
+  if (payments > 0) {
+    paragraphs.push(`${payments} payment(s) with an unknown outcome, oldest first: the card data may have reached the
 acquirer. For each, ask the acquirer (or its merchant portal) whether it was charged, by the time,
 amount and terminal, before charging the customer again. otcd asks the terminal (LAST) about
-those it is "still asking" about whenever the link is up; one it resolves leaves this list.`;
+those it is "still asking" about whenever the link is up; one it resolves leaves this list.`);
+  }
+  if (voids > 0) {
+    paragraphs.push(`${voids} void(s) with an unknown outcome: the customer's money may or may not have gone back.
+otcd asks the terminal (LAST) about those it is "still asking" about whenever the link is up.
+Void the others again (otcctl void --intent-id ID): the terminal reverses an approval at most
+once and answers AV if the first void went through; a settled void leaves this list.`);
+  }
+  return paragraphs.join('\n\n');
 }
 
 function outcome(p: PaymentRow): string {
@@ -144,11 +158,13 @@ skipped (and counted). Card numbers appear only masked, as the ledger holds them
 With --unresolved: every payment whose outcome is unknown and not yet
 resolved, oldest first, and what to do: reconcile each with the acquirer
 before charging the customer again. (A payment otcd later resolves with the
-terminal shows its new state and "was unknown; resolved".)
+terminal shows its new state and "was unknown; resolved".) Also every
+approved payment whose void's outcome is unknown: the money may not have
+gone back; void it again (otcctl void), the terminal reverses at most once.
 
 options:
   --last N                how many payments (default ${DEFAULT_LAST}; with --unresolved: all)
-  --unresolved            only the payments whose outcome is unknown
+  --unresolved            only the payments whose outcome, or whose void's, is unknown
   --state-dir DIR         otcd's state directory (default: daemon.state_dir of the
                           configuration, else /var/lib/otcd if it cannot be read)
   --config FILE           configuration file (default: $OTCD_CONFIG, else /etc/otcd/otcd.toml)

@@ -7,7 +7,7 @@
 import { linkHint, silenceHint } from '../../drivers/transport/open-transport.js';
 import type { StatusHealth } from './views.js';
 
-export type DegradedCode = 'TERMINAL_DOWN' | 'TERMINAL_NOT_ANSWERING' | 'PROVIDER_FAILING' | 'UNRESOLVED_PAYMENTS';
+export type DegradedCode = 'TERMINAL_DOWN' | 'TERMINAL_NOT_ANSWERING' | 'PROVIDER_FAILING' | 'UNRESOLVED_PAYMENTS' | 'UNRESOLVED_VOIDS';
 
 export interface DegradedReason {
   code: DegradedCode;
@@ -47,6 +47,17 @@ export function statusVerdict(h: StatusHealth): Verdict {
     reasons.push({
       code: 'UNRESOLVED_PAYMENTS',
       message: `${unresolved.count} payment(s) with an unknown outcome${oldest}: reconcile each with the acquirer before charging the customer again; \`otcctl payments --unresolved\` lists them`,
+    });
+  }
+  const voids = h.unresolvedVoids;
+  if (voids && voids.count > 0) {
+    const oldest = voids.oldest ? `; the oldest is ${voids.oldest.intentId}, since ${voids.oldest.at}` : '';
+    const again = voids.oldest ? `otcctl void --intent-id ${voids.oldest.intentId}` : 'otcctl void --intent-id ID';
+    reasons.push({
+      code: 'UNRESOLVED_VOIDS',
+      message: `${voids.count} void(s) with an unknown outcome (the money may not have gone back)${oldest}: `
+        + `otcd asks the terminal about those still "asking"; void the others again (${again}): the terminal reverses once at most `
+        + 'and answers AV if the first went through; `otcctl payments --unresolved` lists them',
     });
   }
   return { state: reasons.length === 0 ? 'ok' : 'degraded', reasons };

@@ -25,7 +25,9 @@ now, if any; then the verdict, like \`systemctl is-system-running\`:
                   - the provider's last OTC inquiry failed and none has
                     succeeded since;
                   - payments with an unknown outcome wait for reconciliation
-                    with the acquirer (otcctl payments --unresolved)
+                    with the acquirer (otcctl payments --unresolved);
+                  - voids with an unknown outcome: the money may not have
+                    gone back (otcctl payments --unresolved)
   (otcd not reachable: exit 3)
 
 options:
@@ -33,7 +35,8 @@ ${SOCKET_OPTIONS_HELP}
 
 --json prints {"socket": PATH, "health": {...}, "verdict": {"state": "ok"|"degraded",
 "reasons": [{"code", "message"}]}}; reason codes: TERMINAL_DOWN,
-TERMINAL_NOT_ANSWERING, PROVIDER_FAILING, UNRESOLVED_PAYMENTS.
+TERMINAL_NOT_ANSWERING, PROVIDER_FAILING, UNRESOLVED_PAYMENTS,
+UNRESOLVED_VOIDS.
 
 ${EXIT_CODES_HELP}`,
   options: SOCKET_OPTIONS,
@@ -84,6 +87,7 @@ export function renderStatus(h: StatusHealth, nowMs: number, verdict: Verdict = 
       ['keys', `${h.keys.ready} ready`],
       ['payment', payment],
       ...(h.unresolved ? [['unresolved', String(h.unresolved.count)] as [string, string]] : []),
+      ...(h.unresolvedVoids ? [['voids', `${h.unresolvedVoids.count} with an unknown outcome`] as [string, string]] : []),
       ['state', verdict.state === 'ok' ? 'OK' : `DEGRADED (${verdict.reasons.length} thing(s) to fix)`],
     ], LABEL_WIDTH),
     ...verdict.reasons.map((r) => `  - ${printable(r.message)}`),

@@ -107,12 +107,14 @@ export function messageView(m: DaemonMessage): Json | undefined {
 
 /**
  * `health` as otcctl reads it: HealthView, and the fields a newer daemon adds
- * (the terminal's `not_answering` state and its hint, `unresolved`), each
- * optional so that a daemon without them still reads as fine.
+ * (the terminal's `not_answering` state and its hint, `unresolved`,
+ * `unresolvedVoids`), each optional so that a daemon without them still reads
+ * as fine.
  */
-export type StatusHealth = Omit<HealthView, 'terminal' | 'unresolved'> & {
+export type StatusHealth = Omit<HealthView, 'terminal' | 'unresolved' | 'unresolvedVoids'> & {
   terminal: Omit<HealthView['terminal'], 'link'> & { link: 'up' | 'down' | 'not_answering'; hint?: string };
   unresolved?: { count: number; oldest?: { intentId: string; at: string } };
+  unresolvedVoids?: { count: number; oldest?: { intentId: string; at: string } };
 };
 
 const LINK_STATES = ['up', 'down', 'not_answering'] as const;
@@ -152,6 +154,7 @@ export function healthView(value: unknown): StatusHealth | undefined {
     },
     keys: { ready: isObject(value.keys) && typeof value.keys.ready === 'number' ? value.keys.ready : 0 },
     ...(unresolvedView(value.unresolved) ? { unresolved: unresolvedView(value.unresolved) } : {}),
+    ...(unresolvedView(value.unresolvedVoids) ? { unresolvedVoids: unresolvedView(value.unresolvedVoids) } : {}),
     ...(payment ? {
       payment: {
         intentId: payment.intentId, state: payment.state, attempt: payment.attempt ?? 0,

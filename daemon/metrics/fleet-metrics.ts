@@ -2,7 +2,7 @@
  * What otcd tells a fleet's Prometheus: the daemon's own counters since start
  * (payments by final state and code, provider inquiry latency) and a reading
  * of `health` at the moment of writing (terminal link, link counters, provider
- * last success and error, ready key pairs, unresolved payments).
+ * last success and error, ready key pairs, unresolved payments and voids).
  *
  * Label values are states, codes and outcome words only, never an intent id,
  * an authorization id or anything a payment carries: a code that is not a
@@ -13,8 +13,8 @@
  * increase() handle the reset at a restart). The ledger's own totals are not
  * exposed: they cover only the retention window, shrink at compaction, and
  * would cost a read of the whole file on a Pi. The one number from the ledger
- * that must survive a restart, the unresolved `unknown` payments, comes
- * through `health.unresolved`.
+ * that must survive a restart, the unresolved `unknown` payments (and voids),
+ * comes through `health.unresolved` (and `health.unresolvedVoids`).
  */
 import { Histogram } from './histogram.js';
 import { formatExposition, type MetricFamily, type Sample } from './exposition.js';
@@ -25,6 +25,7 @@ export interface HealthReading {
   provider: { lastSuccess?: string; lastError?: { code: string; at: string } };
   keys: { ready: number };
   unresolved?: { count: number; oldest?: { at: string } };
+  unresolvedVoids?: { count: number };
 }
 
 /** A payment's final state as the engine reports it (its ledger record). */
@@ -154,6 +155,13 @@ export class FleetMetrics {
           samples: [{ value: oldest }],
         });
       }
+    }
+    if (health.unresolvedVoids !== undefined) {
+      families.push({
+        name: 'otcd_voids_unresolved', type: 'gauge',
+        help: 'Approved payments whose void has an unknown outcome (from the ledger): the money may not have gone back; void them again.',
+        samples: [{ value: health.unresolvedVoids.count }],
+      });
     }
     families.push({
       name: 'otcd_terminal_link', type: 'gauge',

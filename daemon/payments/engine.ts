@@ -16,7 +16,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Timer } from '../../drivers/clock.js';
 import { errorSummary, isOtcdError } from '../../drivers/errors.js';
-import type { Ledger, LedgerChange, LedgerRecord } from './ledger.js';
+import type { Ledger, LedgerChange, LedgerRecord, UnresolvedCount } from './ledger.js';
 import { isVoidOpen } from './ledger-record.js';
 import {
   IntentError, followEnds, isFinalState,
@@ -40,7 +40,7 @@ export interface EngineDeps extends Omit<RunDeps, 'record'> {
   /** How often an `unknown` payment is asked about again with LAST. */
   reconcileIntervalMs: number;
   /** Health of the parts the engine does not own. */
-  health: () => Omit<HealthView, 'payment' | 'unresolved'>;
+  health: () => Omit<HealthView, 'payment' | 'unresolved' | 'unresolvedVoids'>;
 }
 
 interface Running {
@@ -179,10 +179,10 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
   }
 
   health(): HealthView {
-    const unknown = this.deps.ledger.unresolved();
     const base: HealthView = {
       ...this.deps.health(),
-      unresolved: { count: unknown.count, ...(unknown.oldest ? { oldest: { intentId: unknown.oldest.id, at: iso(unknown.oldest.created) } } : {}) },
+      unresolved: unresolvedView(this.deps.ledger.unresolved()),
+      unresolvedVoids: unresolvedView(this.deps.ledger.unresolvedVoids()),
     };
     const running = this.running ? this.deps.ledger.peek(this.running.intentId) : undefined;
     if (!running) return base;
@@ -581,4 +581,8 @@ export function hashAuthorization(authorizationId: string): string {
 
 function iso(wallMs: number): string {
   return new Date(wallMs).toISOString();
+}
+
+function unresolvedView(u: UnresolvedCount): HealthView['unresolved'] {
+  return { count: u.count, ...(u.oldest ? { oldest: { intentId: u.oldest.id, at: iso(u.oldest.since) } } : {}) };
 }

@@ -85,6 +85,12 @@ export class Ledger {
   private termSeq = 0;
   /** Payments in state `unknown` (few: each needs a person or a LAST answer), id -> created. */
   private readonly unknowns = new Map<string, number>();
+  /**
+   * Approved payments whose void's outcome is unknown (few, as above), id ->
+   * wall ms the void's outcome became unknown: the customer's money may or
+   * may not have gone back.
+   */
+  private readonly unknownVoids = new Map<string, number>();
   readonly path: string;
 
   constructor(private readonly opts: LedgerOptions) {
@@ -171,10 +177,13 @@ export class Ledger {
   }
 
   /** Payments whose outcome is `unknown` (kept as long as the ledger keeps them), and the oldest of them. */
-  unresolved(): { count: number; oldest?: { id: string; created: number } } {
-    let oldest: { id: string; created: number } | undefined;
-    for (const [id, created] of this.unknowns) if (oldest === undefined || created < oldest.created) oldest = { id, created };
-    return { count: this.unknowns.size, ...(oldest ? { oldest } : {}) };
+  unresolved(): UnresolvedCount {
+    return countWithOldest(this.unknowns);
+  }
+
+  /** Approved payments whose void's outcome is unknown (kept as long as the ledger keeps them), and the oldest of them. */
+  unresolvedVoids(): UnresolvedCount {
+    return countWithOldest(this.unknownVoids);
   }
 
   get stats(): { bytesWritten: number; skippedLines: number; payments: number; inMemory: number; indexBytes: number } {
@@ -271,6 +280,7 @@ export class Ledger {
     // A recent payment the compaction dropped (past retention, beyond the bound) is gone.
     for (const id of this.recent.keys()) if (!this.index.mayHave(id)) this.recent.delete(id);
     for (const id of this.unknowns.keys()) if (!this.index.mayHave(id)) this.unknowns.delete(id);
+    for (const id of this.unknownVoids.keys()) if (!this.index.mayHave(id)) this.unknownVoids.delete(id);
     this.bytesWritten += result.bytes;
     this.compactedBytes = this.fileBytes = result.bytes;
     this.appendedSinceCompaction = 0;
@@ -285,6 +295,7 @@ export class Ledger {
     this.recent.clear();
     this.unindexed.clear();
     this.unknowns.clear();
+    this.unknownVoids.clear();
     this.termSeq = 0;
     this.index = new IdIndex(this.opts.maxPayments);
     this.doneCount = 0;
@@ -374,12 +385,14 @@ export class Ledger {
     return merged;
   }
 
-  /** Keeps the terminal operation number and the set of unknown payments up to date with a merged record. */
+  /** Keeps the terminal operation number and the sets of unknown payments and voids up to date with a merged record. */
   private noteTerminalUse(record: LedgerRecord): void {
     if (typeof record.termSeq === 'number') this.termSeq = Math.max(this.termSeq, record.termSeq);
     if (typeof record.vtermSeq === 'number') this.termSeq = Math.max(this.termSeq, record.vtermSeq);
     if (record.st === 'unknown') this.unknowns.set(record.id, record.created);
     else this.unknowns.delete(record.id);
+    if (record.st !== 'approved' || record.vst !== 'unknown') this.unknownVoids.delete(record.id);
+    else if (!this.unknownVoids.has(record.id)) this.unknownVoids.set(record.id, record.at);
   }
 
   /** Keeps a done payment among the recent ones, dropping the oldest beyond RECENT_DONE_IN_MEMORY. */
@@ -393,4 +406,16 @@ export class Ledger {
     if (!this.handle) throw new LedgerError('STORAGE_ERROR', 'the payment ledger is not open');
     return this.handle;
   }
+}
+
+export interface UnresolvedCount {
+  count: number;
+  /** The one that has waited longest, with the wall ms it started waiting. */
+  oldest?: { id: string; since: number };
+}
+
+function countWithOldest(since: ReadonlyMap<string, number>): UnresolvedCount {
+  let oldest: { id: string; since: number } | undefined;
+  for (const [id, at] of since) if (oldest === undefined || at < oldest.since) oldest = { id, since: at };
+  return { count: since.size, ...(oldest ? { oldest } : {}) };
 }

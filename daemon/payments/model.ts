@@ -149,6 +149,14 @@ export interface HealthView {
   keys: { ready: number };
   /** Payments whose outcome is `unknown`: reconcile them before charging their customers again. */
   unresolved: { count: number; oldest?: { intentId: string; at: string } };
+  /**
+   * Approved payments whose void's outcome is unknown (an addition to the
+   * spec's health): the money may or may not have gone back. otcd asks LAST
+   * about those without any answer (void code NO_ANSWER, INTERRUPTED); for
+   * the others (TO, FORGOTTEN) a new void settles it. `at`: when the void's
+   * outcome became unknown.
+   */
+  unresolvedVoids: { count: number; oldest?: { intentId: string; at: string } };
   payment?: { intentId: string; state: PaymentState; attempt: number; deadline?: string };
 }
 

@@ -16,6 +16,7 @@ const T0 = Date.UTC(2026, 11, 6, 9, 0, 0);
 const MIN = 60_000;
 let dir: string;
 let empty: string;
+let voids: string;
 
 async function writeLedger(stateDir: string, changes: LedgerChange[]): Promise<void> {
   const l = new Ledger({ stateDir, logger: pino({ level: 'silent' }), retentionMs: 7 * 86_400_000, maxPayments: 1000, compactAfterBytes: 1 << 20, wallNow: () => T0 });
@@ -45,10 +46,27 @@ beforeAll(async () => {
     { id: 'order-20261206-000125', st: 'approved', at: T0 + 21 * MIN, approvalNo: '30012399' },
   ]);
   await writeLedger(empty, [created('order-1', T0, 1000), { id: 'order-1', st: 'declined', at: T0 + MIN, code: '51', message: 'INSUFFICIENT FUNDS' }]);
+  voids = await mkdtemp(join(tmpdir(), 'otcctl-unresolved-voids-'));
+  const approved = (id: string, at: number): LedgerChange[] => [created(id, at, 5000), { id, st: 'approved', at: at + MIN, approvalNo: '30010001', maskedPan: '941012******9012' }];
+  await writeLedger(voids, [
+    // the terminal timed out upstream: only a new void settles it
+    ...approved('order-void-to', T0),
+    { id: 'order-void-to', at: T0 + 5 * MIN, vst: 'unknown', vref: 'v1', vrefs: ['v1'], vcode: 'TO', vmsg: 'TIMEOUT' },
+    // no answer at all: otcd asks LAST
+    ...approved('order-void-asking', T0 + 10 * MIN),
+    { id: 'order-void-asking', at: T0 + 15 * MIN, vst: 'unknown', vref: 'v2', vrefs: ['v2'], vcode: 'NO_ANSWER', vlast: true },
+    // refused: nothing was reversed, and that is known
+    ...approved('order-void-refused', T0 + 20 * MIN),
+    { id: 'order-void-refused', at: T0 + 25 * MIN, vst: 'refused', vref: 'v3', vrefs: ['v3'], vcode: 'NF' },
+    // voided
+    ...approved('order-void-done', T0 + 30 * MIN),
+    { id: 'order-void-done', st: 'voided', at: T0 + 35 * MIN, vref: 'v4', vrefs: ['v4'], voidApprovalNo: '40010001', voidedAt: T0 + 35 * MIN },
+  ]);
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
   await rm(empty, { recursive: true, force: true });
+  await rm(voids, { recursive: true, force: true });
 });
 
 describe('otcctl payments --unresolved', () => {
@@ -86,6 +104,25 @@ describe('otcctl payments --unresolved', () => {
     const json = await runCtl(['payments', '--json', '--state-dir', dir]);
     const row = (JSON.parse(json.stdout) as { payments: Array<Record<string, unknown>> }).payments.find((p) => p.intentId === 'order-20261206-000124');
     expect(row).toMatchObject({ state: 'approved', resolved: true, resolvedAt: new Date(T0 + 40 * MIN).toISOString() });
+  });
+
+  test('approved payments whose void\'s outcome is unknown are listed with what to do; refused and voided ones are not', async () => {
+    const r = await runCtl(['payments', '--unresolved', '--state-dir', voids]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[1]).toMatch(/order-void-to +5,000 KRW +0 +approved +0 +approval 30010001, card 941012\*{6}9012; VOID OUTCOME UNKNOWN: TO \(void again to settle it\)$/);
+    expect(lines[2]).toMatch(/order-void-asking +5,000 KRW .*VOID OUTCOME UNKNOWN: NO_ANSWER \(otcd is still asking the terminal\)$/);
+    expect(lines[3]).toBe('');
+    expect(lines[4]).toBe('2 void(s) with an unknown outcome: the customer\'s money may or may not have gone back.');
+    expect(r.stdout).toContain('Void the others again (otcctl void --intent-id ID)');
+    expect(r.stdout).not.toContain('payment(s) with an unknown outcome');
+    expect(r.stdout).not.toMatch(/order-void-(refused|done)/);
+    const json = JSON.parse((await runCtl(['payments', '--unresolved', '--json', '--state-dir', voids])).stdout) as { payments: Array<Record<string, unknown>> };
+    expect(json.payments.map((p) => [p.intentId, p.state, p.void])).toEqual([
+      ['order-void-to', 'approved', { state: 'unknown', code: 'TO', message: 'TIMEOUT' }],
+      ['order-void-asking', 'approved', { state: 'unknown', code: 'NO_ANSWER', asking: true }],
+    ]);
+    process.stdout.write(`otcctl payments --unresolved (voids):\n${r.stdout}`);
   });
 
   test('none: says every outcome is known', async () => {

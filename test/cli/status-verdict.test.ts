@@ -8,13 +8,14 @@ import { healthView, type StatusHealth } from '../../daemon/cli/views.js';
 const NOW = Date.parse('2026-12-06T10:30:00Z');
 
 /** A health answer as the daemon sends it (JSON), read through otcctl's own view. */
-function health(patch: { terminal?: Record<string, unknown>; provider?: Record<string, unknown>; unresolved?: unknown } = {}): StatusHealth {
+function health(patch: { terminal?: Record<string, unknown>; provider?: Record<string, unknown>; unresolved?: unknown; unresolvedVoids?: unknown } = {}): StatusHealth {
   const raw = {
     version: '0.1.0', uptimeS: 600,
     terminal: { link: 'up', address: '/dev/otcd-terminal', terminalId: 'T01', lastPong: '2026-12-06T10:29:50Z', counters: { framesSent: 3 }, ...patch.terminal },
     provider: { baseUrl: 'https://otc.example', lastSuccess: '2026-12-06T10:20:00.000Z', ...patch.provider },
     keys: { ready: 2 },
     ...(patch.unresolved !== undefined ? { unresolved: patch.unresolved } : {}),
+    ...(patch.unresolvedVoids !== undefined ? { unresolvedVoids: patch.unresolvedVoids } : {}),
   };
   const view = healthView(JSON.parse(JSON.stringify(raw)));
   if (!view) throw new Error('health view refused');
@@ -66,6 +67,16 @@ describe('status verdict', () => {
     }]);
     // a malformed field is ignored, not trusted
     expect(statusVerdict(health({ unresolved: { count: 'many' } })).state).toBe('ok');
+  });
+
+  test('voids with an unknown outcome: the count, the oldest, void again, otcctl payments --unresolved', () => {
+    const v = statusVerdict(health({ unresolvedVoids: { count: 1, oldest: { intentId: 'order-20261206-000130', at: '2026-12-06T09:40:00.000Z' } } }));
+    expect(v).toEqual({ state: 'degraded', reasons: [{ code: 'UNRESOLVED_VOIDS', message: expect.stringContaining('1 void(s) with an unknown outcome (the money may not have gone back); the oldest is order-20261206-000130, since 2026-12-06T09:40:00.000Z') }] });
+    expect(v.reasons[0].message).toContain('otcctl void --intent-id order-20261206-000130');
+    expect(v.reasons[0].message).toContain('`otcctl payments --unresolved` lists them');
+    expect(statusVerdict(health({ unresolvedVoids: { count: 0 } })).state).toBe('ok');
+    expect(statusVerdict(health({ unresolvedVoids: { count: -1 } })).state).toBe('ok');
+    expect(renderStatus(health({ unresolvedVoids: { count: 1 } }), NOW)).toMatch(/^voids +1 with an unknown outcome$/m);
   });
 
   test('every reason at once: each on its own line under state DEGRADED', () => {

@@ -161,13 +161,21 @@ describe('void against the simulator on a pty', () => {
     expect(w.sim.events.some((e) => e.ev === 'outcome' && e.code === 'AV')).toBe(true);
   });
 
-  test('TO: unknown with code TO; a new VOID settles it: AV (it had gone through), voided, one reversal', async () => {
+  test('TO: unknown with code TO, which otcctl status calls degraded; a new VOID settles it: AV (it had gone through), voided, one reversal', async () => {
     const w = await start(['--void', 'timeout']);
     const id = await approvedPayment(w);
     await w.client.request({ op: 'void', intentId: id });
     expect(await eventOf(w.client, id, (m) => voidState(m) === 'unknown')).toMatchObject({ state: 'approved', void: { state: 'unknown', code: 'TO' } });
+    const sock = ['--socket', w.stack.socketPath];
+    const status = await runCtl(['status', ...sock]);
+    expect(status.code).toBe(4);
+    expect(status.stdout).toContain(`1 void(s) with an unknown outcome (the money may not have gone back); the oldest is ${id}`);
+    expect(status.stdout).toContain(`otcctl void --intent-id ${id}`);
     await w.client.request({ op: 'void', intentId: id });
     await eventOf(w.client, id, (m) => m.state === 'voided');
+    const settled = await runCtl(['status', '--json', ...sock]);
+    expect(JSON.parse(settled.stdout)).toMatchObject({ health: { unresolvedVoids: { count: 0 } }, verdict: { state: 'ok' } });
+    expect(settled.code).toBe(0);
     expect(voidsSent(w.sim)).toHaveLength(2);
     expect(reversals(w.sim)).toHaveLength(1);
     expect(w.sim.events.filter((e) => e.ev === 'outcome' && e.origRef !== undefined).map((e) => e.code)).toEqual(['TO', 'AV']);

@@ -94,6 +94,7 @@ export class FakePaymentService implements PaymentService {
       provider: { baseUrl: 'https://127.0.0.1:1' },
       keys: { ready: 2 },
       unresolved: { count: 0 },
+      unresolvedVoids: { count: 0 },
     };
   }
 

@@ -72,6 +72,12 @@ describe('FleetMetrics', () => {
     expect(lines(none, 'otcd_payments_unresolved')).toEqual(['otcd_payments_unresolved 0']);
   });
 
+  test('voids with an unknown outcome: a gauge from health, absent when health does not carry it', () => {
+    const m = new FleetMetrics({ version: 'v', startedAt: STARTED });
+    expect(lines(m.render({ ...health(), unresolvedVoids: { count: 3 } }), 'otcd_voids_unresolved')).toEqual(['otcd_voids_unresolved 3']);
+    expect(m.render(health())).not.toMatch(/^otcd_voids_unresolved/m);
+  });
+
   test('inquiry latency: one histogram per result, both present from the start', () => {
     const m = new FleetMetrics({ version: 'v', startedAt: STARTED });
     const before = m.render(health());

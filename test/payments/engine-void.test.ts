@@ -127,6 +127,8 @@ describe('void', () => {
     await h.drain();
     expect(h.record()).toMatchObject({ st: 'approved', vst: 'unknown', vcode: 'TO' });
     expect(h.record().vlast).toBeUndefined();
+    expect(h.engine.health().unresolvedVoids).toEqual({ count: 1, oldest: { intentId: PAY.intentId, at: new Date(h.record().at).toISOString() } });
+    expect(h.engine.health().unresolved).toEqual({ count: 0 });
     const sub = await h.engine.void(PAY.intentId, undefined);
     expect(sub.view.void).toEqual({ state: 'voiding' });
     await h.drain();
@@ -135,6 +137,22 @@ describe('void', () => {
     h.terminal.result(second, 'AV', { approvalNo: '30012399', maskedPan: MASKED_PAN });
     await h.drain();
     expect(h.record()).toMatchObject({ st: 'voided', voidApprovalNo: '30012399' });
+    expect(h.engine.health().unresolvedVoids).toEqual({ count: 0 });
+  });
+
+  test('health counts the voids whose outcome is unknown, read back from the ledger at start; refused and voided ones are not counted', async () => {
+    const at = (min: number): number => T0 + min * 60_000;
+    h = await makeHarness({
+      prepare: seed(
+        stored('to', {}), { ...stored('to', {}), at: at(5), vst: 'unknown', vref: 'v1', vcode: 'TO' },
+        stored('asking', {}), { ...stored('asking', {}), at: at(3), vst: 'unknown', vref: 'v2', vcode: 'NO_ANSWER', vlast: true },
+        stored('refused', {}), { ...stored('refused', {}), at: at(1), vst: 'refused', vref: 'v3', vcode: 'NF' },
+        stored('voided', {}), { ...stored('voided', {}), st: 'voided', at: at(2), vref: 'v4', voidApprovalNo: '30012399' },
+      ),
+    });
+    h.terminal.isUp = false; // LAST for 'asking' waits for the link
+    await h.engine.recover();
+    expect(h.engine.health().unresolvedVoids).toEqual({ count: 2, oldest: { intentId: 'asking', at: new Date(at(3)).toISOString() } });
   });
 
   test('no RSLT: LAST after the result timeout tells the outcome', async () => {
