@@ -11,7 +11,7 @@ export const EXIT = {
   UNKNOWN: 2,
   /** otcd not running, or permission denied on its socket or ledger. */
   UNREACHABLE: 3,
-  /** `status`: otcd runs but is degraded (terminal down or not answering, provider failing, unresolved payments). */
+  /** `status`: otcd runs but is degraded (terminal down or not answering, provider failing, unresolved payments or voids). */
   DEGRADED: 4,
   /** A bug in otcctl (EX_SOFTWARE). */
   INTERNAL: 70,
@@ -26,6 +26,6 @@ export const EXIT_CODES_HELP = `exit codes:
   2   pay: outcome unknown, needs reconciliation (or otcctl lost otcd before the end)
   3   otcd not reachable, or permission denied on its socket or ledger
   4   status: otcd runs but is degraded (terminal down or not answering, provider
-      failing, unresolved payments); each reason is printed with what to do
+      failing, unresolved payments or voids); each reason is printed with what to do
   64  usage error
   78  configuration error`;

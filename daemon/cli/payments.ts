@@ -1,5 +1,6 @@
 /** `otcctl payments`: recent payments, read from the ledger file (no daemon needed). */
 import type { LedgerRecord } from '../payments/ledger.js';
+import { voidOutcomeUnknownSince } from '../payments/ledger-record.js';
 import { intOption, type Command } from './command.js';
 import { CliError } from './errors.js';
 import { EXIT, EXIT_CODES_HELP } from './exit-codes.js';
@@ -33,6 +34,8 @@ export interface PaymentRow {
   reconciling?: boolean;
   /** An approved payment's void while it is not voided: voiding, refused, unknown. */
   void?: { state: string; code?: string; message?: string; asking?: boolean };
+  /** An approved payment one of whose VOIDs has an unknown outcome, since when (even while a retry runs or after it was refused before the terminal looked). */
+  voidUnknownSince?: string;
   voidApprovalNo?: string;
   voidedAt?: string;
   voidReason?: string;
@@ -59,6 +62,8 @@ export function paymentRow(r: LedgerRecord): PaymentRow {
     row.void = { state: r.vst, ...(str(r.vcode) !== undefined ? { code: r.vcode } : {}), ...(str(r.vmsg) !== undefined ? { message: r.vmsg } : {}) };
     if (r.vlast === true) row.void.asking = true;
   }
+  const voidUnknownSince = voidOutcomeUnknownSince(r);
+  if (voidUnknownSince !== undefined) row.voidUnknownSince = new Date(voidUnknownSince).toISOString();
   if (str(r.voidApprovalNo) !== undefined) row.voidApprovalNo = r.voidApprovalNo;
   if (typeof r.voidedAt === 'number') row.voidedAt = new Date(r.voidedAt).toISOString();
   if (str(r.vreason) !== undefined) row.voidReason = r.vreason;
@@ -77,7 +82,7 @@ export function paymentRow(r: LedgerRecord): PaymentRow {
  * is unknown (the money may not have gone back).
  */
 export function unresolvedRows(records: readonly LedgerRecord[]): PaymentRow[] {
-  return records.filter((r) => r.st === 'unknown' || (r.st === 'approved' && r.vst === 'unknown')).map(paymentRow);
+  return records.filter((r) => r.st === 'unknown' || voidOutcomeUnknownSince(r) !== undefined).map(paymentRow);
 }
 
 export function renderUnresolved(rows: PaymentRow[]): string {
@@ -111,7 +116,7 @@ function stateOutcome(p: PaymentRow): string {
   switch (p.state) {
     case 'approved': {
       const approval = [p.approvalNo && `approval ${p.approvalNo}`, p.maskedPan && `card ${p.maskedPan}`].filter(Boolean).join(', ');
-      return p.void ? `${approval}; ${voidText(p.void)}${p.voidReason ? ` (${p.voidReason})` : ''}` : approval;
+      return p.void ? `${approval}; ${voidText(p.void, p.voidUnknownSince !== undefined && p.void.state !== 'unknown')}${p.voidReason ? ` (${p.voidReason})` : ''}` : approval;
     }
     case 'voided':
       return [p.voidApprovalNo && `reversal ${p.voidApprovalNo}`, p.approvalNo && `of approval ${p.approvalNo}`, p.maskedPan && `card ${p.maskedPan}`, p.voidReason && `(${p.voidReason})`]
@@ -125,12 +130,13 @@ function stateOutcome(p: PaymentRow): string {
   }
 }
 
-function voidText(v: NonNullable<PaymentRow['void']>): string {
+function voidText(v: NonNullable<PaymentRow['void']>, earlierUnknown: boolean): string {
+  const earlier = earlierUnknown ? '; AN EARLIER VOID\'S OUTCOME IS UNKNOWN (void again to settle it)' : '';
   switch (v.state) {
     case 'voiding':
-      return 'VOID RUNNING';
+      return `VOID RUNNING${earlier}`;
     case 'refused':
-      return `void refused${v.code ? `: ${v.code}` : ''} (nothing reversed)`;
+      return `void refused${v.code ? `: ${v.code}` : ''} (nothing reversed${earlierUnknown ? ' by it' : ''})${earlier}`;
     default:
       return `VOID OUTCOME UNKNOWN${v.code ? `: ${v.code}` : ''}${v.asking ? ' (otcd is still asking the terminal)' : ' (void again to settle it)'}`;
   }

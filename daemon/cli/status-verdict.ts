@@ -1,8 +1,8 @@
 /**
  * `otcctl status`'s verdict, in the manner of `systemctl is-system-running`:
  * all good, or degraded with each reason and what to do about it. A field
- * an older daemon does not send (terminal `not_answering`, `unresolved`)
- * counts as fine.
+ * an older daemon does not send (terminal `not_answering`, `unresolved`,
+ * `unresolvedVoids`) counts as fine.
  */
 import { linkHint, silenceHint } from '../../drivers/transport/open-transport.js';
 import type { StatusHealth } from './views.js';

@@ -88,7 +88,7 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
     for (const record of interruptedVoids) {
       // The VOID may have reached the terminal: its outcome is unknown until LAST tells.
       this.log.warn({ intentId: record.id, ref: record.vref }, 'void interrupted after it was recorded; asking the terminal (LAST)');
-      await this.change(record.id, voidNoAnswer(VOID_INTERRUPTED, record.vacked === true), { durable: true });
+      await this.change(record.id, voidNoAnswer(VOID_INTERRUPTED, record.vacked === true, record.vref, this.deps.clock.wallNow()), { durable: true });
       if (!this.running) this.startRunning(record.id, undefined, this.resolveInterruptedVoid(record.id));
     }
     this.deps.terminal.on('up', () => this.scheduleReconcile(0));
@@ -167,7 +167,10 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
       terminal, clock, logger: this.log,
       policy: { resultTimeoutMs: policy.resultTimeoutMs, answerTimeoutMs: policy.answerTimeoutMs },
       record: (change, options) => this.change(intentId, change, options),
-    }, { intentId, origRef: record.ref, amount: record.amount, ...(reason === undefined ? {} : { reason }) });
+    }, {
+      intentId, origRef: record.ref, amount: record.amount,
+      ...(reason === undefined ? {} : { reason }), ...(record.vunknownRef === undefined ? {} : { unknownRef: record.vunknownRef }),
+    });
     this.log.info({ intentId, reason }, 'void requested');
     // run() records `voiding` (or a refusal) before its first await: the reply says so.
     this.startRunning(intentId, undefined, voidRun.run(), voidRun);
@@ -234,7 +237,7 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
         const record = this.deps.ledger.peek(intentId);
         if (record?.vst === 'voiding') {
           // The VOID may have gone out: ask LAST for it like for any void without an answer.
-          await this.change(intentId, voidNoAnswer(VOID_NO_ANSWER, record.vacked === true), { durable: true }).catch(() => undefined);
+          await this.change(intentId, voidNoAnswer(VOID_NO_ANSWER, record.vacked === true, record.vref, this.deps.clock.wallNow()), { durable: true }).catch(() => undefined);
         } else if (record && !isFinalState(record.st)) {
           const maybeSent = record.ref !== undefined;
           const code = isOtcdError(err, 'STORAGE_ERROR') ? 'STORAGE_ERROR' : 'INTERNAL';
@@ -313,7 +316,7 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
           const result = await this.waitForResult(record.vref as string, policy.resultTimeoutMs);
           if (result !== undefined) {
             const now = clock.wallNow();
-            await this.change(intentId, voidChange(meaningOfVoidResult(result), now, now), { durable: true });
+            await this.change(intentId, voidChange(meaningOfVoidResult(result), now, { vref: record.vref as string, unknownRef: record.vunknownRef }, now), { durable: true });
           }
           return; // no RSLT: reconciliation keeps asking
         } catch (err) {

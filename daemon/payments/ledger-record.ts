@@ -62,6 +62,16 @@ export interface LedgerRecord {
   voidedAt?: number;
   /** Wall ms at which a void whose outcome was unknown was resolved with LAST. */
   vresolvedAt?: number;
+  /**
+   * Wall ms since which a VOID of this payment has had an unknown outcome,
+   * and that VOID's ref: kept (a later change does not move them) until the
+   * terminal settles it: voided, a refusal of a VOID the terminal ran past
+   * its AV check, or a refusal of that very VOID. A retry refused before the
+   * AV check (BY, NF, CN, IV, or otcd's own refusals) leaves them: the
+   * earlier VOID may still have reversed the payment.
+   */
+  vunknownAt?: number;
+  vunknownRef?: string;
   /** An `unknown` payment whose outcome was later learned from the terminal, and when (wall ms). */
   resolved?: boolean;
   resolvedAt?: number;
@@ -82,6 +92,17 @@ const FINAL_STATES = new Set<PaymentState>(['approved', 'declined', 'cancelled',
 
 export function isFinal(record: Pick<LedgerRecord, 'st'>): boolean {
   return FINAL_STATES.has(record.st);
+}
+
+/**
+ * An approved payment one of whose VOIDs has an unknown outcome: the money
+ * may not have gone back. (A ledger written before `vunknownAt` existed
+ * says so with `vst: 'unknown'` alone.)
+ */
+export function voidOutcomeUnknownSince(record: Pick<LedgerRecord, 'st' | 'vst' | 'vunknownAt' | 'at'>): number | undefined {
+  if (record.st !== 'approved') return undefined;
+  if (typeof record.vunknownAt === 'number') return record.vunknownAt;
+  return record.vst === 'unknown' ? record.at : undefined;
 }
 
 /** A void is running, or its outcome waits for LAST: the payment can still change on its own. */
@@ -153,6 +174,11 @@ export function mergeChange(previous: LedgerRecord | undefined, change: LedgerCh
     if (!vrefs.includes(vref)) vrefs.push(vref);
   }
   if (vrefs.length > 0) merged.vrefs = vrefs;
+  // The first unknown void stands until a change clears it.
+  if (typeof previous?.vunknownAt === 'number' && typeof change.vunknownAt === 'number') {
+    merged.vunknownAt = previous.vunknownAt;
+    if (previous.vunknownRef !== undefined) merged.vunknownRef = previous.vunknownRef;
+  }
   return merged as unknown as LedgerRecord;
 }
 

@@ -41,7 +41,7 @@ import { syncDirectory } from './fsync.js';
 import { openLedgerFile, prepareStateDir } from './ledger-modes.js';
 import { changesOf, readLines } from './ledger-lines.js';
 import {
-  LEDGER_FILE, changeLine, headerLine, isDone, isFinal, mayChangeAfterDone, mergeChange, parseLine, type LedgerChange, type LedgerRecord,
+  LEDGER_FILE, changeLine, headerLine, isDone, isFinal, mayChangeAfterDone, mergeChange, parseLine, voidOutcomeUnknownSince, type LedgerChange, type LedgerRecord,
 } from './ledger-record.js';
 
 export { LEDGER_FILE, replayLedger, type LedgerChange, type LedgerRecord } from './ledger-record.js';
@@ -87,8 +87,8 @@ export class Ledger {
   private readonly unknowns = new Map<string, number>();
   /**
    * Approved payments whose void's outcome is unknown (few, as above), id ->
-   * wall ms the void's outcome became unknown: the customer's money may or
-   * may not have gone back.
+   * wall ms the void's outcome became unknown (voidOutcomeUnknownSince): the
+   * customer's money may or may not have gone back.
    */
   private readonly unknownVoids = new Map<string, number>();
   readonly path: string;
@@ -391,8 +391,9 @@ export class Ledger {
     if (typeof record.vtermSeq === 'number') this.termSeq = Math.max(this.termSeq, record.vtermSeq);
     if (record.st === 'unknown') this.unknowns.set(record.id, record.created);
     else this.unknowns.delete(record.id);
-    if (record.st !== 'approved' || record.vst !== 'unknown') this.unknownVoids.delete(record.id);
-    else if (!this.unknownVoids.has(record.id)) this.unknownVoids.set(record.id, record.at);
+    const voidUnknownSince = voidOutcomeUnknownSince(record);
+    if (voidUnknownSince === undefined) this.unknownVoids.delete(record.id);
+    else this.unknownVoids.set(record.id, voidUnknownSince);
   }
 
   /** Keeps a done payment among the recent ones, dropping the oldest beyond RECENT_DONE_IN_MEMORY. */

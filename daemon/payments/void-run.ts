@@ -48,6 +48,8 @@ export interface VoidTarget {
   origRef: string;
   amount: number;
   reason?: string;
+  /** The VOID whose outcome is unknown from before this one (LedgerRecord.vunknownRef). */
+  unknownRef?: string;
 }
 
 type Change = Omit<LedgerChange, 'id'>;
@@ -69,16 +71,45 @@ const RETRY_PAUSE_MS = 1000;
 /** Fields that describe a void in progress or refused; cleared when a new void starts or it ends. */
 const VOID_CLEARED: Change = { vst: undefined, vacked: undefined, vlast: undefined, vcode: undefined, vmsg: undefined, vresolvedAt: undefined };
 
+/**
+ * Refusals the terminal gives before it looks for an earlier reversal
+ * (terminal-protocol.md 6a: BY, NF, AV, AM in that order; CN and IV stop a
+ * VOID before that): they say nothing about an earlier VOID whose outcome is
+ * unknown. AM and an acquirer's refusal come after the AV check, so the
+ * earlier VOID did nothing.
+ */
+const REFUSALS_BEFORE_AV_CHECK: ReadonlySet<string> = new Set([RESULT_CODE.busy, RESULT_CODE.notFound, RESULT_CODE.cancelled, RESULT_CODE.invalid]);
+
+/** Which VOID an answer is for, and which VOID (if any) made the payment's void outcome unknown first. */
+export interface VoidAnswerContext {
+  vref: string;
+  unknownRef?: string;
+}
+
+const UNKNOWN_SETTLED: Change = { vunknownAt: undefined, vunknownRef: undefined };
+
+/** The change that marks VOID `vref`'s outcome unknown (an earlier unknown VOID stands: see mergeChange). */
+function unknownSince(vref: string | undefined, wallNow: number): Change {
+  return { vunknownAt: wallNow, ...(vref === undefined ? {} : { vunknownRef: vref }) };
+}
+
+/** A VOID otcd learned did nothing: settles the payment's unknown void if that VOID was the unknown one. */
+function settlesIfTheUnknownOne(record: LedgerRecord): Change {
+  return record.vunknownRef === record.vref ? UNKNOWN_SETTLED : {};
+}
+
 /** The ledger change for a terminal's answer to a VOID; `resolvedAt` when learned by reconciliation. */
-export function voidChange(meaning: VoidMeaning, wallNow: number, resolvedAt?: number): Change {
+export function voidChange(meaning: VoidMeaning, wallNow: number, about: VoidAnswerContext, resolvedAt?: number): Change {
   const resolved = resolvedAt === undefined ? {} : { vresolvedAt: resolvedAt };
   switch (meaning.kind) {
     case 'voided':
-      return { ...VOID_CLEARED, st: 'voided', voidApprovalNo: meaning.voidApprovalNo, voidedAt: wallNow, ...resolved };
-    case 'refused':
-      return { ...VOID_CLEARED, vst: 'refused', vcode: meaning.code, vmsg: meaning.message, ...resolved };
+      return { ...VOID_CLEARED, st: 'voided', voidApprovalNo: meaning.voidApprovalNo, voidedAt: wallNow, ...UNKNOWN_SETTLED, ...resolved };
+    case 'refused': {
+      const earlierStillUnknown = REFUSALS_BEFORE_AV_CHECK.has(meaning.code) && about.unknownRef !== undefined && about.unknownRef !== about.vref;
+      return { ...VOID_CLEARED, vst: 'refused', vcode: meaning.code, vmsg: meaning.message, ...(earlierStillUnknown ? {} : UNKNOWN_SETTLED), ...resolved };
+    }
     case 'timed-out':
-      return { ...VOID_CLEARED, vst: 'unknown', vcode: meaning.code, vmsg: meaning.message, ...resolved };
+      return { ...VOID_CLEARED, vst: 'unknown', vcode: meaning.code, vmsg: meaning.message, ...unknownSince(about.vref, wallNow), ...resolved };
   }
 }
 
@@ -86,10 +117,10 @@ function refused(code: string, message: string): Change {
   return { ...VOID_CLEARED, vst: 'refused', vcode: code, vmsg: message };
 }
 
-/** No answer at all: LAST-pending until the terminal tells. */
-export function voidNoAnswer(code: string, acked: boolean): Change {
+/** No answer at all about VOID `vref`: LAST-pending until the terminal tells. */
+export function voidNoAnswer(code: string, acked: boolean, vref: string | undefined, wallNow: number): Change {
   return {
-    vst: 'unknown', vlast: true, vcode: code, vacked: acked || undefined,
+    vst: 'unknown', vlast: true, vcode: code, vacked: acked || undefined, ...unknownSince(vref, wallNow),
     vmsg: 'the terminal has not said what it did with the VOID; otcd asks it (LAST) until it does. Do not refund another way meanwhile',
   };
 }
@@ -103,7 +134,7 @@ export function voidNoAnswer(code: string, acked: boolean): Change {
  */
 export async function askVoidOutcome(terminal: TerminalPort, record: LedgerRecord, wallNow: () => number, remembered: boolean): Promise<Change | undefined> {
   if (record.vref === undefined) {
-    return refused(VOID_NOT_RECEIVED, 'otcd stopped before the VOID was sent; nothing was reversed: void again');
+    return { ...refused(VOID_NOT_RECEIVED, 'otcd stopped before the VOID was sent; nothing was reversed: void again'), ...settlesIfTheUnknownOne(record) };
   }
   const answer = await terminal.last(record.vref);
   if (answer.kind !== 'result' || answer.ref !== record.vref) return undefined;
@@ -112,13 +143,13 @@ export async function askVoidOutcome(terminal: TerminalPort, record: LedgerRecor
     // LAST's NF: the terminal does not know the VOID's ref.
     if (!remembered) {
       return {
-        ...VOID_CLEARED, vst: 'unknown', vcode: VOID_FORGOTTEN, vresolvedAt: now,
+        ...VOID_CLEARED, vst: 'unknown', vcode: VOID_FORGOTTEN, vresolvedAt: now, ...unknownSince(record.vref, now),
         vmsg: 'the terminal no longer remembers the VOID; void again to settle it (the terminal answers AV if it went through)',
       };
     }
-    return { ...refused(VOID_NOT_RECEIVED, 'the VOID never reached the terminal; nothing was reversed: void again'), vresolvedAt: now };
+    return { ...refused(VOID_NOT_RECEIVED, 'the VOID never reached the terminal; nothing was reversed: void again'), vresolvedAt: now, ...settlesIfTheUnknownOne(record) };
   }
-  return voidChange(meaningOfVoidResult(answer), now, now);
+  return voidChange(meaningOfVoidResult(answer), now, { vref: record.vref, unknownRef: record.vunknownRef }, now);
 }
 
 export class VoidRun {
@@ -204,10 +235,10 @@ export class VoidRun {
     for (;;) {
       const answer = await this.nextAnswer(watch, waitUntil);
       if (answer === undefined) {
-        if (lastAsked) return voidNoAnswer(VOID_NO_ANSWER, true);
+        if (lastAsked) return voidNoAnswer(VOID_NO_ANSWER, true, ref, clock.wallNow());
         lastAsked = true;
         const reply = await this.askLast(ref);
-        if (reply === undefined) return voidNoAnswer(VOID_NO_ANSWER, true);
+        if (reply === undefined) return voidNoAnswer(VOID_NO_ANSWER, true, ref, clock.wallNow());
         watch.push(reply);
         waitUntil = clock.now() + policy.resultTimeoutMs;
         continue;
@@ -218,7 +249,7 @@ export class VoidRun {
       }
       // IV answers our latest command: once LAST was asked, that is the LAST, not the VOID.
       if (answer.code === RESULT_CODE.invalid && answer.ref === '' && lastAsked) continue;
-      return voidChange(meaningOfVoidResult(answer), clock.wallNow());
+      return voidChange(meaningOfVoidResult(answer), clock.wallNow(), { vref: ref, unknownRef: this.target.unknownRef });
     }
   }
 
@@ -233,9 +264,9 @@ export class VoidRun {
           await this.deps.record({ vacked: true });
           return this.follow(ref, watch, false);
         }
-        if (early.code !== RESULT_CODE.invalid || early.ref !== '') return voidChange(meaningOfVoidResult(early), clock.wallNow());
+        if (early.code !== RESULT_CODE.invalid || early.ref !== '') return voidChange(meaningOfVoidResult(early), clock.wallNow(), { vref: ref, unknownRef: this.target.unknownRef });
       }
-      if (clock.now() >= giveUpAt) return voidNoAnswer(VOID_NO_ANSWER, false);
+      if (clock.now() >= giveUpAt) return voidNoAnswer(VOID_NO_ANSWER, false, ref, clock.wallNow());
       const reply = terminal.isUp ? await this.askLast(ref) : undefined;
       if (reply === undefined) {
         await clock.sleep(Math.min(RETRY_PAUSE_MS, Math.max(0, giveUpAt - clock.now())));

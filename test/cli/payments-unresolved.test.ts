@@ -58,6 +58,10 @@ beforeAll(async () => {
     // refused: nothing was reversed, and that is known
     ...approved('order-void-refused', T0 + 20 * MIN),
     { id: 'order-void-refused', at: T0 + 25 * MIN, vst: 'refused', vref: 'v3', vrefs: ['v3'], vcode: 'NF' },
+    // TO, then a retry refused BY before the terminal looked for the first reversal: still unknown
+    ...approved('order-void-retried', T0 + 28 * MIN),
+    { id: 'order-void-retried', at: T0 + 29 * MIN, vst: 'unknown', vref: 'v5', vrefs: ['v5'], vcode: 'TO', vunknownAt: T0 + 29 * MIN, vunknownRef: 'v5' },
+    { id: 'order-void-retried', at: T0 + 31 * MIN, vst: 'refused', vref: 'v6', vcode: 'BY' },
     // voided
     ...approved('order-void-done', T0 + 30 * MIN),
     { id: 'order-void-done', st: 'voided', at: T0 + 35 * MIN, vref: 'v4', vrefs: ['v4'], voidApprovalNo: '40010001', voidedAt: T0 + 35 * MIN },
@@ -112,15 +116,17 @@ describe('otcctl payments --unresolved', () => {
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[1]).toMatch(/order-void-to +5,000 KRW +0 +approved +0 +approval 30010001, card 941012\*{6}9012; VOID OUTCOME UNKNOWN: TO \(void again to settle it\)$/);
     expect(lines[2]).toMatch(/order-void-asking +5,000 KRW .*VOID OUTCOME UNKNOWN: NO_ANSWER \(otcd is still asking the terminal\)$/);
-    expect(lines[3]).toBe('');
-    expect(lines[4]).toBe('2 void(s) with an unknown outcome: the customer\'s money may or may not have gone back.');
+    expect(lines[3]).toMatch(/order-void-retried +5,000 KRW .*void refused: BY \(nothing reversed by it\); AN EARLIER VOID'S OUTCOME IS UNKNOWN \(void again to settle it\)$/);
+    expect(lines[4]).toBe('');
+    expect(lines[5]).toBe('3 void(s) with an unknown outcome: the customer\'s money may or may not have gone back.');
     expect(r.stdout).toContain('Void the others again (otcctl void --intent-id ID)');
     expect(r.stdout).not.toContain('payment(s) with an unknown outcome');
     expect(r.stdout).not.toMatch(/order-void-(refused|done)/);
     const json = JSON.parse((await runCtl(['payments', '--unresolved', '--json', '--state-dir', voids])).stdout) as { payments: Array<Record<string, unknown>> };
-    expect(json.payments.map((p) => [p.intentId, p.state, p.void])).toEqual([
-      ['order-void-to', 'approved', { state: 'unknown', code: 'TO', message: 'TIMEOUT' }],
-      ['order-void-asking', 'approved', { state: 'unknown', code: 'NO_ANSWER', asking: true }],
+    expect(json.payments.map((p) => [p.intentId, p.state, p.void, p.voidUnknownSince])).toEqual([
+      ['order-void-to', 'approved', { state: 'unknown', code: 'TO', message: 'TIMEOUT' }, new Date(T0 + 5 * MIN).toISOString()],
+      ['order-void-asking', 'approved', { state: 'unknown', code: 'NO_ANSWER', asking: true }, new Date(T0 + 15 * MIN).toISOString()],
+      ['order-void-retried', 'approved', { state: 'refused', code: 'BY' }, new Date(T0 + 29 * MIN).toISOString()],
     ]);
     process.stdout.write(`otcctl payments --unresolved (voids):\n${r.stdout}`);
   });

@@ -50,7 +50,8 @@ test(`${ROUND_TRIPS} one-byte echoes over a pty take well under a second each on
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  // Well inside jest's 60 s: a stall ends as this test's failure, not as a timeout.
+  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   clearTimeout(killer);
   expect({ code, err }).toEqual({ code: 0, err: '' });

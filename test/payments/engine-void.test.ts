@@ -140,6 +140,55 @@ describe('void', () => {
     expect(h.engine.health().unresolvedVoids).toEqual({ count: 0 });
   });
 
+  test('after TO, a retry refused before the terminal looked for the first reversal (link down, BY) leaves the void unknown, with its first time; AM settles it', async () => {
+    await approved();
+    await h.engine.void(PAY.intentId, undefined);
+    await h.drain();
+    h.terminal.result(lastVoid().ref, 'TO', { maskedPan: MASKED_PAN });
+    await h.drain();
+    const since = h.engine.health().unresolvedVoids;
+    expect(since).toMatchObject({ count: 1, oldest: { intentId: PAY.intentId } });
+
+    h.terminal.isUp = false;
+    await h.engine.void(PAY.intentId, undefined);
+    await h.drain();
+    expect(h.record()).toMatchObject({ vst: 'refused', vcode: 'TERMINAL_UNAVAILABLE' });
+    expect(h.engine.health().unresolvedVoids).toEqual(since);
+
+    h.terminal.isUp = true;
+    await h.engine.void(PAY.intentId, undefined);
+    await h.drain();
+    h.terminal.result(lastVoid().ref, 'BY');
+    await h.drain();
+    expect(h.record()).toMatchObject({ vst: 'refused', vcode: 'BY' });
+    expect(h.engine.health().unresolvedVoids).toEqual(since);
+
+    await h.engine.void(PAY.intentId, undefined);
+    await h.drain();
+    h.terminal.result(lastVoid().ref, 'AM', { maskedPan: MASKED_PAN });
+    await h.drain();
+    expect(h.record()).toMatchObject({ st: 'approved', vst: 'refused', vcode: 'AM' });
+    expect(h.engine.health().unresolvedVoids).toEqual({ count: 0 });
+    expect(h.record().vunknownAt).toBeUndefined();
+  });
+
+  test('a void unknown for want of an answer, then refused BY by LAST: that VOID did nothing, nothing is unknown', async () => {
+    await approved();
+    await h.engine.void(PAY.intentId, undefined);
+    await h.drain();
+    const ref = lastVoid().ref;
+    await h.at(60_000); // no RSLT: LAST, not answered either
+    await h.at(63_000);
+    expect(h.record()).toMatchObject({ vst: 'unknown', vlast: true, vunknownRef: ref });
+    expect(h.engine.health().unresolvedVoids.count).toBe(1);
+    h.terminal.onLast = (r, t) => t.result(r, 'BY');
+    h.terminal.goDown();
+    h.terminal.comeUp();
+    await h.at(64_000);
+    expect(h.record()).toMatchObject({ st: 'approved', vst: 'refused', vcode: 'BY' });
+    expect(h.engine.health().unresolvedVoids).toEqual({ count: 0 });
+  });
+
   test('health counts the voids whose outcome is unknown, read back from the ledger at start; refused and voided ones are not counted', async () => {
     const at = (min: number): number => T0 + min * 60_000;
     h = await makeHarness({
@@ -148,11 +197,17 @@ describe('void', () => {
         stored('asking', {}), { ...stored('asking', {}), at: at(3), vst: 'unknown', vref: 'v2', vcode: 'NO_ANSWER', vlast: true },
         stored('refused', {}), { ...stored('refused', {}), at: at(1), vst: 'refused', vref: 'v3', vcode: 'NF' },
         stored('voided', {}), { ...stored('voided', {}), st: 'voided', at: at(2), vref: 'v4', voidApprovalNo: '30012399' },
+        // unknown since minute 0 (no answer), later FORGOTTEN: still since minute 0; a retry refused BY leaves it
+        stored('retried', {}),
+        { ...stored('retried', {}), at: at(0), vst: 'unknown', vref: 'v5', vcode: 'NO_ANSWER', vlast: true, vunknownAt: at(0), vunknownRef: 'v5' },
+        { ...stored('retried', {}), at: at(4), vst: 'unknown', vref: 'v5', vcode: 'FORGOTTEN', vunknownAt: at(4), vunknownRef: 'v5' },
+        { ...stored('retried', {}), at: at(6), vst: 'refused', vref: 'v6', vcode: 'BY' },
       ),
     });
     h.terminal.isUp = false; // LAST for 'asking' waits for the link
     await h.engine.recover();
-    expect(h.engine.health().unresolvedVoids).toEqual({ count: 2, oldest: { intentId: 'asking', at: new Date(at(3)).toISOString() } });
+    expect(h.engine.health().unresolvedVoids).toEqual({ count: 3, oldest: { intentId: 'retried', at: new Date(at(0)).toISOString() } });
+    expect(h.record('retried')).toMatchObject({ vst: 'refused', vunknownAt: at(0), vunknownRef: 'v5' });
   });
 
   test('no RSLT: LAST after the result timeout tells the outcome', async () => {
