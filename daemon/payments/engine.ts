@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import type { Timer } from '../../drivers/clock.js';
 import { errorSummary, isOtcdError } from '../../drivers/errors.js';
 import type { Ledger, LedgerChange, LedgerRecord, UnresolvedCount } from './ledger.js';
-import { isVoidOpen } from './ledger-record.js';
+import { isVoidOpen, voidOutcomeUnknownSince } from './ledger-record.js';
 import {
   IntentError, followEnds, isFinalState,
   type HealthView, type IntentEvent, type IntentListener, type IntentView, type PayParams, type PaymentService, type Subscription,
@@ -470,8 +470,10 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
       // reads the final event and pays again at once must not get BUSY.
       const timing = this.running?.intentId === intentId ? this.running.run?.timing : undefined;
       if (this.running?.intentId === intentId) this.running = undefined;
-      // A resolution (or the end of one) was logged where it was learned.
-      if (change.reconcile !== false) {
+      if (endsVoid(change)) {
+        this.logVoidEnd(record);
+      } else if (change.reconcile !== false) {
+        // A resolution (or the end of one) was logged where it was learned.
         const level = record.st === 'unknown' ? 'error' : record.st === 'failed' || record.st === 'expired' ? 'warn' : 'info';
         this.log[level]({ intentId, state: record.st, code: record.code, attempt: record.attempt, timingMs: timing },
           record.st === 'unknown' ? 'payment final: outcome unknown, reconcile it with the acquirer before charging again' : 'payment final');
@@ -485,6 +487,25 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
       this.deliver(event);
     }
     return written;
+  }
+
+  /**
+   * The journal's line for a void's end, at the level a technician filters
+   * on (`journalctl -p warning`): reversed is news, nothing reversed is a
+   * warning (the customer's money stays taken), an unknown outcome an error.
+   */
+  private logVoidEnd(record: LedgerRecord): void {
+    const intentId = record.id;
+    const fields = { intentId, code: record.vcode };
+    const voidAgain = `void again to settle it (otcctl void --intent-id ${intentId}): the terminal reverses at most once and answers AV if a VOID went through`;
+    if (record.st === 'voided') {
+      this.log.info({ intentId, voidApprovalNo: record.voidApprovalNo }, 'void final: reversed');
+    } else if (voidOutcomeUnknownSince(record) !== undefined) {
+      const what = record.vst === 'unknown' ? 'void final: outcome unknown' : `void refused (${record.vcode ?? '?'}), and an earlier VOID's outcome is still unknown`;
+      this.log.error(fields, `${what}: the customer's money may not have gone back; ${voidAgain}`);
+    } else {
+      this.log.warn(fields, `void refused (${record.vcode ?? '?'}): ${record.vmsg ?? 'nothing was reversed'}`);
+    }
   }
 
   private eventOf(record: LedgerRecord, at: number): IntentEvent {
@@ -588,4 +609,9 @@ function iso(wallMs: number): string {
 
 function unresolvedView(u: UnresolvedCount): HealthView['unresolved'] {
   return { count: u.count, ...(u.oldest ? { oldest: { intentId: u.oldest.id, at: iso(u.oldest.since) } } : {}) };
+}
+
+/** A change that ends a void: reversed, refused or unknown (not `voiding`, not a LAST-pending one: see isVoidOpen). */
+function endsVoid(change: Partial<LedgerRecord>): boolean {
+  return change.st === 'voided' || change.vst === 'refused' || change.vst === 'unknown';
 }

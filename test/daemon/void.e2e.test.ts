@@ -68,6 +68,20 @@ const voidState = (m: DaemonMessage): string | undefined => (m.void as { state?:
 const voidsSent = (sim: RunningSim): SimEvent[] => sim.events.filter((e) => e.ev === 'rx' && e.cmd === 'VOID' && e.dup !== true);
 const reversals = (sim: RunningSim): SimEvent[] => sim.events.filter((e) => e.ev === 'reversed');
 
+/**
+ * The daemon's JSON log lines about `intentId` whose message starts with
+ * `msg`, once at least one has come (the log pipe may lag the socket).
+ */
+async function logLines(w: World, intentId: string, msg: string, timeoutMs = 10_000): Promise<Array<Record<string, unknown>>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = w.stack.daemon.log.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.intentId === intentId && String(l.msg).startsWith(msg));
+    if (found.length > 0 || Date.now() > deadline) return found;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** At most one reversal per approval, ever (terminal-protocol.md 6a), as the simulator saw it. */
 function expectOneReversalAtMost(sim: RunningSim): void {
   const perApproval = new Map<unknown, number>();
@@ -144,6 +158,7 @@ describe('void against the simulator on a pty', () => {
     await w.client.request({ op: 'void', intentId: id });
     expect(await eventOf(w.client, id, (m) => voidState(m) === 'refused')).toMatchObject({ state: 'approved', void: { code } });
     expect(reversals(w.sim)).toHaveLength(0);
+    expect(await logLines(w, id, `void refused (${code}): `)).toEqual([expect.objectContaining({ level: 'warn', msg: expect.stringContaining('nothing was reversed') })]);
   });
 
   test('the terminal forgot the approval (restarted): NF; an AV from the terminal is voided', async () => {
@@ -171,8 +186,12 @@ describe('void against the simulator on a pty', () => {
     expect(status.code).toBe(4);
     expect(status.stdout).toContain(`1 void(s) with an unknown outcome (the money may not have gone back); the oldest is ${id}`);
     expect(status.stdout).toContain(`otcctl void --intent-id ${id}`);
+    // What `journalctl -u otcd -p warning` shows: the unknown void at error, with what to do.
+    expect(await logLines(w, id, 'void final: outcome unknown')).toEqual([expect.objectContaining({ level: 'error', code: 'TO', msg: expect.stringContaining(`otcctl void --intent-id ${id}`) })]);
     await w.client.request({ op: 'void', intentId: id });
     await eventOf(w.client, id, (m) => m.state === 'voided');
+    expect(await logLines(w, id, 'void final: reversed')).toEqual([expect.objectContaining({ level: 'info', voidApprovalNo: expect.stringMatching(/^\d{8}$/) })]);
+    expect(await logLines(w, id, 'payment final')).toHaveLength(1); // the approval's, not the void's
     const settled = await runCtl(['status', '--json', ...sock]);
     expect(JSON.parse(settled.stdout)).toMatchObject({ health: { unresolvedVoids: { count: 0 } }, verdict: { state: 'ok' } });
     expect(settled.code).toBe(0);

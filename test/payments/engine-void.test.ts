@@ -162,6 +162,10 @@ describe('void', () => {
     await h.drain();
     expect(h.record()).toMatchObject({ vst: 'refused', vcode: 'BY' });
     expect(h.engine.health().unresolvedVoids).toEqual(since);
+    expect(h.warnings.at(-1)).toMatchObject({
+      level: 50, intentId: PAY.intentId, code: 'BY',
+      msg: expect.stringMatching(/^void refused \(BY\), and an earlier VOID's outcome is still unknown: .*otcctl void --intent-id /),
+    });
 
     await h.engine.void(PAY.intentId, undefined);
     await h.drain();

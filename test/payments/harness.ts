@@ -292,6 +292,8 @@ export interface Harness {
   /** Moves the monotonic clock to `ms` (since the start), then drains. */
   at(ms: number): Promise<void>;
   record(id?: string): LedgerRecord;
+  /** What the engine logged at warn and above, as parsed JSON lines. */
+  warnings: Array<Record<string, unknown>>;
   close(): Promise<void>;
 }
 
@@ -302,7 +304,8 @@ export async function makeHarness(opts: {
 } = {}): Promise<Harness> {
   const clock = new ManualClock();
   const dir = opts.dir ?? await mkdtemp(join(tmpdir(), 'otcd-pay-'));
-  const logger = pino({ level: 'silent' });
+  const warnings: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line) as Record<string, unknown>) });
   const ledger = new Ledger({
     stateDir: dir, logger, retentionMs: 7 * 24 * 3_600_000, maxPayments: 1000, compactAfterBytes: 1 << 20,
     wallNow: () => clock.wallNow(),
@@ -338,7 +341,7 @@ export async function makeHarness(opts: {
   };
   const start = clock.now();
   return {
-    clock, terminal, provider, keys, ledger, engine, dir, events,
+    clock, terminal, provider, keys, ledger, engine, dir, events, warnings,
     listen: (into = events) => (e) => { into.push(e); },
     drain,
     at: async (ms) => {
