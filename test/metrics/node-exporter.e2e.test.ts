@@ -188,11 +188,14 @@ describe('metrics through the real prometheus-node-exporter', () => {
     expect(health.unresolved.count).toBe(1);
     expect(valueOf(samples, 'otcd_payments_unresolved')).toBe(1);
     expect(valueOf(samples, 'otcd_payments_unresolved_oldest_timestamp_seconds')).toBe(Date.parse(health.unresolved.oldest?.at ?? '') / 1000);
+    expect(valueOf(samples, 'otcd_voids_unresolved')).toBe(0);
 
     for (const id of ids) expect(text).not.toContain(id);
     expect(text).not.toContain('AUTH-METRICS');
     expect(text).not.toContain('9410123456789012');
     expect(await readdir(textDir)).toEqual(['otcd.prom']);
+    const excerpt = text.split('\n').filter((l) => /^(otcd_payments|otcd_voids|otcd_terminal_link|otcd_keys|otcd_build|otcd_provider_inquiry_duration_seconds_count|node_textfile_scrape_error)/.test(l));
+    process.stdout.write(`prometheus-node-exporter scrape after five payments (excerpt):\n${excerpt.join('\n')}\n`);
   });
 
   test('the terminal gone: the scrape says the link is down, as soon as otcd sees it', async () => {
