@@ -496,10 +496,10 @@ export class PaymentEngine extends EventEmitter implements PaymentService {
    */
   private logVoidEnd(record: LedgerRecord): void {
     const intentId = record.id;
-    const fields = { intentId, code: record.vcode };
+    const fields = { intentId, ref: record.vref, code: record.vcode };
     const voidAgain = `void again to settle it (otcctl void --intent-id ${intentId}): the terminal reverses at most once and answers AV if a VOID went through`;
     if (record.st === 'voided') {
-      this.log.info({ intentId, voidApprovalNo: record.voidApprovalNo }, 'void final: reversed');
+      this.log.info({ intentId, ref: record.vref, voidApprovalNo: record.voidApprovalNo }, 'void final: reversed');
     } else if (voidOutcomeUnknownSince(record) !== undefined) {
       const what = record.vst === 'unknown' ? 'void final: outcome unknown' : `void refused (${record.vcode ?? '?'}), and an earlier VOID's outcome is still unknown`;
       this.log.error(fields, `${what}: the customer's money may not have gone back; ${voidAgain}`);

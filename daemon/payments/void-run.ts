@@ -220,7 +220,8 @@ export class VoidRun {
         this.log.warn({ ref, err: errorSummary(err) }, 'the terminal did not acknowledge the VOID; asking LAST');
         end = await this.resolveUnacknowledged(ref, watch);
       }
-      this.log[end.st === 'voided' ? 'info' : 'warn']({ ref, state: end.st ?? 'approved', void: end.vst, code: end.vcode }, 'void ended');
+      // Every other end is logged by the engine, with what to do (PaymentEngine.logVoidEnd).
+      if (end.vlast === true) this.log.warn({ ref, code: end.vcode }, 'void outcome unknown: the terminal did not answer; otcd asks it (LAST) until it knows');
       await record(end, { durable: true });
     } finally {
       watch.close();
