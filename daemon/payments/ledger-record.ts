@@ -178,6 +178,7 @@ export function mergeChange(previous: LedgerRecord | undefined, change: LedgerCh
   if (typeof previous?.vunknownAt === 'number' && typeof change.vunknownAt === 'number') {
     merged.vunknownAt = previous.vunknownAt;
     if (previous.vunknownRef !== undefined) merged.vunknownRef = previous.vunknownRef;
+    else delete merged.vunknownRef;
   }
   return merged as unknown as LedgerRecord;
 }
