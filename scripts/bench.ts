@@ -67,6 +67,13 @@ function options(): { checkpoints: number[]; idleSeconds: number; startRuns: num
   return { checkpoints, idleSeconds, startRuns, ledgerPayments };
 }
 
+/** The daemon's JSON log lines at warn (40) or above: why a run went wrong. */
+function warnings(lines: string[]): string[] {
+  return lines.filter((line) => {
+    try { return (JSON.parse(line) as { level?: number }).level! >= 40; } catch { return true; }
+  });
+}
+
 async function main(): Promise<void> {
   const opts = options();
   const wallStarted = performance.now();
@@ -136,7 +143,9 @@ async function main(): Promise<void> {
       const bareCpu1 = readCpuTime(bare.pid ?? -1);
       bare.kill('SIGKILL');
       const io1 = readIo(pid);
-      if (!(await linkIsUp(client))) throw new Error('the terminal link went down during the idle window');
+      if (!(await linkIsUp(client))) {
+        throw new Error(`the terminal link went down during the idle window; the daemon's warnings and errors:\n${warnings(daemon.log).join('\n')}`);
+      }
       const windowMs = opts.idleSeconds * 1000;
       const selfPct = ((cpu1.selfMs - cpu0.selfMs) / windowMs) * 100;
       const childPct = ((cpu1.childrenMs - cpu0.childrenMs) / windowMs) * 100;

@@ -13,8 +13,8 @@
  * Supervision: a PING at once when the port opens, then every ping interval
  * while no payment runs (a payment's own frames are the terminal's answers
  * then). Any frame heard from the terminal means it answers. A PING that
- * gets no answer makes the state `not_answering` until the terminal is heard
- * again. Each change is logged once, at the priority it deserves, with a hint
+ * gets no answer, asked twice, makes the state `not_answering` until the
+ * terminal is heard again. Each change is logged once, at the priority it deserves, with a hint
  * that fits the transport (a serial device or tcp://).
  */
 import { EventEmitter } from 'node:events';
@@ -112,9 +112,23 @@ export class TerminalHealth extends EventEmitter<{ change: [state: LinkState] }>
     if (this.current === 'not_answering') this.set('up', 'answers again');
   }
 
-  /** One PING at a time, shared by whoever asks; true when the terminal answered. */
+  /**
+   * One PING at a time, shared by whoever asks; true when the terminal
+   * answered. A PING the terminal ACKed but did not answer is asked once more
+   * before the terminal counts as not answering: a terminal takes a frame
+   * with the SEQ and body of the last one it had, less than T_dup ago, for a
+   * retransmission and ACKs it without acting (terminal-protocol.md section
+   * 4, rule 5). That happens to the first PING of an otcd restarted within
+   * T_dup that drew its predecessor's SEQ (1 in 100), and "a lost PING is
+   * simply asked again". The second PING has the next SEQ, so it is new.
+   */
   private pingNow(): Promise<boolean> {
-    this.pinging ??= this.opts.terminal.ping().then(
+    const { terminal } = this.opts;
+    this.pinging ??= terminal.ping().catch((err: unknown) => {
+      if (errorSummary(err).code !== 'NO_ANSWER' || !terminal.isUp) throw err;
+      this.log.debug({ err: errorSummary(err) }, 'PING acknowledged but not answered; asking once more');
+      return terminal.ping();
+    }).then(
       () => true,
       (err: unknown) => {
         // A link that went down meanwhile is `down`, not `not_answering`.

@@ -34,7 +34,8 @@ export interface TerminalOptions {
   address: string;
   /** 9600|19200|38400|57600|115200, default 115200 (ignored for tcp://). */
   baudRate?: number;
-  link?: Partial<LinkTimings>;
+  /** Link timings; `firstSeq` fixes the first SEQ (random by default), for tests of a restart. */
+  link?: Partial<LinkTimings> & { firstSeq?: number };
   /** Wait for PONG / the first answer to CNCL or LAST after its ACK; default 3000. */
   answerTimeoutMs?: number;
   /** Reopen backoff after a loss or a failed open; default 500 .. 10000 ms, doubling. */

@@ -55,6 +55,8 @@ export class FakeTerminal extends EventEmitter implements TerminalPort {
   readonly terminalId = 'FAKE-T01';
   /** Whether PING is answered (PONG at once); false: a terminal that is connected but silent. */
   answersPing = true;
+  /** PINGs still to leave unanswered though acknowledged (a terminal that took them for retransmissions). */
+  pingsTakenForDuplicates = 0;
   pings = 0;
   readonly sent: SentCommand[] = [];
   /** The Buffers handed to authorize(), by reference (to check they get zeroed). */
@@ -101,7 +103,9 @@ export class FakeTerminal extends EventEmitter implements TerminalPort {
   ping(): Promise<unknown> {
     this.pings++;
     if (!this.isUp) return Promise.reject(new OtcdError('LINK_DOWN', 'the terminal link is down'));
-    if (!this.answersPing) {
+    const takenForDuplicate = this.pingsTakenForDuplicates > 0;
+    if (takenForDuplicate) this.pingsTakenForDuplicates--;
+    if (!this.answersPing || takenForDuplicate) {
       return new Promise((_resolve, reject) => {
         this.clock.setTimeout(() => reject(new OtcdError('NO_ANSWER', 'no PONG')), this.answerTimeoutMs);
       });

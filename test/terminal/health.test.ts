@@ -22,7 +22,7 @@ function setup(idle = true): { clock: ManualClock; terminal: FakeTerminal; healt
 }
 
 describe('TerminalHealth', () => {
-  test('down -> up -> not_answering (a PING unanswered) -> up (heard again) -> down, each logged once at its priority', async () => {
+  test('down -> up -> not_answering (a PING unanswered twice) -> up (heard again) -> down, each logged once at its priority', async () => {
     const { clock, terminal, health, changes, lines } = setup();
     expect(health.state).toBe('down');
     expect(health.hint).toMatch(/^check the terminal's power and cable/);
@@ -34,12 +34,15 @@ describe('TerminalHealth', () => {
     terminal.answersPing = false;
     await clock.advance(15_000);
     await clock.advance(3_000);
+    expect(health.state).toBe('up'); // one unanswered PING is asked again
+    expect(terminal.pings).toBe(3);
+    await clock.advance(3_000);
     expect(health.state).toBe('not_answering');
     expect(health.hint).toMatch(/switched on.*baud_rate/);
     await clock.advance(15_000 * 4);
     expect(changes).toEqual(['up', 'not_answering']); // told once, however many PINGs fail
     terminal.answersPing = true;
-    await clock.advance(15_000);
+    await clock.advance(6_000 + 15_000); // a round of two unanswered PINGs may be under way, then the interval
     expect(health.state).toBe('up');
     terminal.goDown();
     expect(changes).toEqual(['up', 'not_answering', 'up', 'down']);
@@ -50,6 +53,25 @@ describe('TerminalHealth', () => {
       [30, 'terminal on /dev/ttyFAKE answers again'],
       [40, 'terminal link on /dev/ttyFAKE down (unplugged)'],
     ]);
+  });
+
+  test('a PING acknowledged but unanswered once (taken for a retransmission by the terminal) is asked again: still up, nothing logged', async () => {
+    const { clock, terminal, health, changes, lines } = setup();
+    terminal.pingsTakenForDuplicates = 1;
+    terminal.comeUp();
+    await clock.advance(0);
+    await clock.advance(3_000);
+    expect(terminal.pings).toBe(2);
+    expect(health.state).toBe('up');
+    expect(changes).toEqual(['up']);
+    expect(lines.filter((l) => l.level >= 40)).toEqual([]);
+    // A link that is down does not get the second PING.
+    terminal.pingsTakenForDuplicates = 1;
+    await clock.advance(15_000);
+    terminal.goDown();
+    await clock.advance(3_000);
+    expect(terminal.pings).toBe(3);
+    expect(changes).toEqual(['up', 'down']);
   });
 
   test('no PING of its own while a payment runs', async () => {
