@@ -195,6 +195,35 @@ ct systemctl start otcd.service
 r=$(client get stop-1); echo "  $r"
 check "the payment stopped mid-way is in the ledger after the restart" grep -q '"type":"reply"' <<<"$r"
 
+# ---- 3b. a stop while a notification is on its way ----------------------------
+# Each sd_notify message is a systemd-notify child (daemon/systemd/notify.ts).
+# KillMode=mixed sends the stop's SIGTERM to the daemon alone, which waits for
+# its child: the message is delivered and nothing is logged. (With the default,
+# control-group, the child was SIGTERMed with it: "systemd notification not
+# delivered" at warning, in 3 stops of 100.) A slow systemd-notify, first on
+# the daemon's PATH, keeps a message in flight when the stop comes.
+ct install -D -m 0755 /dev/stdin /usr/local/lib/otcd-test/slow-notify/systemd-notify <<'SH'
+#!/bin/sh
+sleep 2
+exec /usr/bin/systemd-notify "$@"
+SH
+printf '[Service]\nEnvironment=PATH=/usr/local/lib/otcd-test/slow-notify:/usr/sbin:/usr/bin:/sbin:/bin\n' \
+  | ct install -D -m 0644 /dev/stdin /etc/systemd/system/otcd.service.d/90-test-slow-notify.conf
+ct systemctl daemon-reload
+ct systemctl restart otcd.service
+since=$(ct date '+%Y-%m-%d %H:%M:%S')
+in_flight=no
+for _ in $(seq 1 100); do
+  ct pgrep -f /usr/local/lib/otcd-test/slow-notify/systemd-notify >/dev/null && { in_flight=yes; break; }
+  sleep 0.1
+done
+ct systemctl stop otcd.service
+check "a stop with a notification in flight ($in_flight): Result=$(prop Result), nothing about notifications in the journal" \
+  bash -c "[ $in_flight = yes ] && [ '$(prop Result)' = success ] && ! nsenter -t $CT_PID -a journalctl -u otcd --since '$since' --no-pager -o cat | grep -q 'notification not delivered'"
+ct rm -f /etc/systemd/system/otcd.service.d/90-test-slow-notify.conf
+ct systemctl daemon-reload
+ct systemctl start otcd.service
+
 # ---- 5b. the journal ----------------------------------------------------------
 errs=$(ct journalctl -u otcd -p err --no-pager -o cat)
 echo "$errs" | sed 's/^/  -p err: /' | head -20
