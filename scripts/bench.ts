@@ -144,7 +144,7 @@ async function main(): Promise<void> {
       bare.kill('SIGKILL');
       const io1 = readIo(pid);
       if (!(await linkIsUp(client))) {
-        throw new Error(`the terminal link went down during the idle window; the daemon's warnings and errors:\n${warnings(daemon.log).join('\n')}`);
+        throw new Error(`the terminal link was not up after the idle window; the daemon's warnings and errors:\n${warnings(daemon.log).join('\n')}`);
       }
       const windowMs = opts.idleSeconds * 1000;
       const selfPct = ((cpu1.selfMs - cpu0.selfMs) / windowMs) * 100;

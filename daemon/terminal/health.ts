@@ -14,8 +14,8 @@
  * while no payment runs (a payment's own frames are the terminal's answers
  * then). Any frame heard from the terminal means it answers. A PING that
  * gets no answer, asked twice, makes the state `not_answering` until the
- * terminal is heard again. Each change is logged once, at the priority it deserves, with a hint
- * that fits the transport (a serial device or tcp://).
+ * terminal is heard again. Each change is logged once, at the priority it
+ * deserves, with a hint that fits the transport (a serial device or tcp://).
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
