@@ -1,13 +1,6 @@
 import { describe, test, expect } from '@jest/globals';
-import { ManualClock } from '../../drivers/clock.js';
+import { ManualClock, type Clock } from '../../drivers/clock.js';
 import { LoopMonitor } from '../../daemon/systemd/loop-monitor.js';
-
-function blockFor(ms: number): void {
-  const end = performance.now() + ms;
-  while (performance.now() < end) {
-    // a synchronous stall, as a runaway computation would cause
-  }
-}
 
 describe('LoopMonitor', () => {
   test('healthy before start and while ticks arrive on time', async () => {
@@ -22,17 +15,30 @@ describe('LoopMonitor', () => {
   });
 
   test('a stalled loop is unhealthy at once, and healthy again once ticks are on time', async () => {
-    const monitor = new LoopMonitor({ intervalMs: 20, maxLagMs: 100 });
+    // A stall, on the injected clock: time goes on (now() moves) while no
+    // timer can fire, then the overdue tick fires late. (It was a real 300 ms
+    // busy-wait against a 100 ms bound, which a busy CI machine broke.)
+    const base = new ManualClock();
+    let stalledMs = 0;
+    const clock: Clock = {
+      now: () => base.now() + stalledMs,
+      wallNow: () => base.wallNow() + stalledMs,
+      setTimeout: (fn, ms) => base.setTimeout(fn, ms),
+      sleep: (ms) => base.sleep(ms),
+    };
+    const monitor = new LoopMonitor({ clock, intervalMs: 20, maxLagMs: 100 });
     monitor.start();
-    await new Promise((r) => setTimeout(r, 100));
+    await base.advance(100);
     expect(monitor.isHealthy()).toBe(true);
-    blockFor(300);
+    stalledMs += 300;
     // no tick could run during the stall: the time since the last one says so
     expect(monitor.isHealthy()).toBe(false);
-    await new Promise((r) => setTimeout(r, 5));
+    await base.advance(20);
     // the first tick after the stall measured the lag
-    expect(monitor.worstLagMs).toBeGreaterThanOrEqual(150);
-    await new Promise((r) => setTimeout(r, 200));
+    expect(monitor.worstLagMs).toBeGreaterThanOrEqual(280);
+    expect(monitor.isHealthy()).toBe(false);
+    await base.advance(200);
+    expect(monitor.lagMs).toBe(0);
     expect(monitor.isHealthy()).toBe(true);
     monitor.stop();
   });
