@@ -70,7 +70,7 @@ function options(): { checkpoints: number[]; idleSeconds: number; startRuns: num
 /** The daemon's JSON log lines at warn (40) or above: why a run went wrong. */
 function warnings(lines: string[]): string[] {
   return lines.filter((line) => {
-    try { return (JSON.parse(line) as { level?: number }).level! >= 40; } catch { return true; }
+    try { return ((JSON.parse(line) as { level?: number }).level ?? 0) >= 40; } catch { return true; }
   });
 }
 

@@ -125,8 +125,9 @@ export class TerminalHealth extends EventEmitter<{ change: [state: LinkState] }>
   private pingNow(): Promise<boolean> {
     const { terminal } = this.opts;
     this.pinging ??= terminal.ping().catch((err: unknown) => {
-      if (errorSummary(err).code !== 'NO_ANSWER' || !terminal.isUp) throw err;
-      this.log.debug({ err: errorSummary(err) }, 'PING acknowledged but not answered; asking once more');
+      const summary = errorSummary(err);
+      if (summary.code !== 'NO_ANSWER' || !terminal.isUp) throw err;
+      this.log.debug({ err: summary }, 'PING acknowledged but not answered; asking once more');
       return terminal.ping();
     }).then(
       () => true,

@@ -19,7 +19,7 @@ import pino, { type Logger } from 'pino';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import { openTransport, BAUD_RATES, DEFAULT_BAUD_RATE, type ByteTransport } from '../transport/open-transport.js';
 import { isOtcdError } from '../errors.js';
-import { Link, type LinkCounters, type LinkTimings } from '../ecr1/link.js';
+import { Link, type LinkCounters, type LinkOptions } from '../ecr1/link.js';
 import { ecr1Dialect } from '../ecr1/messages.js';
 import { RESULT_INVALID, type Dialect, type HostMessage, type ProgressStage, type TerminalMessage, type TerminalState } from '../ecr1/dialect.js';
 import { LinkError, TerminalError } from '../ecr1/errors.js';
@@ -34,8 +34,8 @@ export interface TerminalOptions {
   address: string;
   /** 9600|19200|38400|57600|115200, default 115200 (ignored for tcp://). */
   baudRate?: number;
-  /** Link timings; `firstSeq` fixes the first SEQ (random by default), for tests of a restart. */
-  link?: Partial<LinkTimings> & { firstSeq?: number };
+  /** Link timings, and `firstSeq` (random by default; fixed by tests of a restart). */
+  link?: Omit<LinkOptions, 'clock' | 'logger'>;
   /** Wait for PONG / the first answer to CNCL or LAST after its ACK; default 3000. */
   answerTimeoutMs?: number;
   /** Reopen backoff after a loss or a failed open; default 500 .. 10000 ms, doubling. */
